@@ -1,0 +1,38 @@
+"""`python train.py [overrides]`: train one model (or one per combination with -m)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig
+
+from sweeplab.cli.common import CONFIG_DIR, exit_on_user_error, register_resolvers
+from sweeplab.runs.fit import fit
+
+EXIT_CODES = {"completed": 0, "diverged": 3, "failed": 1, "interrupted": 130}
+
+
+@exit_on_user_error
+def run(cfg: DictConfig) -> float | None:
+    hydra_cfg = HydraConfig.get()
+    results = fit(cfg, Path(hydra_cfg.runtime.output_dir))
+    if hydra_cfg.mode == RunMode.MULTIRUN:
+        return results.get("best_val_acc")  # one bad combination must not end the grid
+    if results["status"] != "completed":
+        print(f"run {results['status']}: {results['error']}", file=sys.stderr)
+        sys.exit(EXIT_CODES[results["status"]])
+    return results.get("best_val_acc")
+
+
+@hydra.main(config_path=CONFIG_DIR, config_name="train", version_base="1.3")
+def main(cfg: DictConfig) -> float | None:
+    return run(cfg)
+
+
+def cli() -> None:
+    register_resolvers()
+    main()

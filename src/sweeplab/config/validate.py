@@ -1,0 +1,66 @@
+"""Range checks on the values users type, run before any data is loaded or model built.
+
+Hydra already refuses unknown groups and keys (listing the valid options); these
+rules catch values of the right type but the wrong range, with one line naming
+the key, the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from numbers import Integral, Real
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from sweeplab.errors import ConfigError
+
+_MISSING = object()
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, Real) and not isinstance(value, bool)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, Integral) and not isinstance(value, bool)
+
+
+@dataclass(frozen=True)
+class Rule:
+    key: str
+    check: Callable[[Any], bool]
+    allowed: str
+    required: bool = False
+
+
+RULES: tuple[Rule, ...] = (
+    Rule("seed", _is_int, "an integer", required=True),
+    Rule("optimizer.lr", lambda v: _is_number(v) and v > 0, "a number > 0", required=True),
+    Rule("optimizer.weight_decay", lambda v: _is_number(v) and v >= 0, "a number >= 0"),
+    Rule("optimizer.momentum", lambda v: _is_number(v) and 0 <= v < 1, "a number in [0, 1)"),
+    Rule("data.batch_size", lambda v: _is_int(v) and v >= 1, "an integer >= 1", required=True),
+    Rule("data.eval_batch_size", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+    Rule("data.val_fraction", lambda v: _is_number(v) and 0 < v < 1, "a number in (0, 1)"),
+    Rule("data.resize", lambda v: v is None or (_is_int(v) and v >= 8), "null or an integer >= 8"),
+    Rule("data.num_samples", lambda v: _is_int(v) and v >= 2, "an integer >= 2"),
+    Rule("data.num_classes", lambda v: _is_int(v) and v >= 2, "an integer >= 2"),
+    Rule("data.channels", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+    Rule("data.size", lambda v: _is_int(v) and v >= 4, "an integer >= 4"),
+    Rule("model.dropout", lambda v: _is_number(v) and 0 <= v < 1, "a number in [0, 1)"),
+    Rule("trainer.max_epochs", lambda v: _is_int(v) and (v >= 1 or v == -1), "an integer >= 1 (or -1 for no limit)"),
+    Rule("early_stopping.patience", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+)
+
+
+def validate_config(cfg: DictConfig, rules: tuple[Rule, ...] = RULES) -> None:
+    """Raise :class:`ConfigError` for the first value that breaks a rule."""
+    for rule in rules:
+        value = OmegaConf.select(cfg, rule.key, default=_MISSING)
+        if value is _MISSING:
+            if rule.required:
+                raise ConfigError(rule.key, None, f"missing; must be {rule.allowed}")
+            continue
+        if not rule.check(value):
+            raise ConfigError(rule.key, value, f"must be {rule.allowed}")

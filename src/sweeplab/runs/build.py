@@ -1,0 +1,79 @@
+"""Turn a composed config into the objects of a run: data module, LightningModule, trainer."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import lightning.pytorch as pl
+from hydra.utils import instantiate
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from omegaconf import DictConfig, OmegaConf
+
+from sweeplab.data.datamodule import InMemoryDataModule
+from sweeplab.errors import UserInputError
+from sweeplab.runs.hparams import flat_hparams
+from sweeplab.training.module import ClassifierModule
+
+SCHEDULER_META_KEYS = ("interval",)  # sweeplab's keys in conf/scheduler/*, not the scheduler's
+
+
+def build_datamodule(cfg: DictConfig) -> InMemoryDataModule:
+    return instantiate(cfg.data)
+
+
+def build_module(cfg: DictConfig, datamodule: InMemoryDataModule) -> ClassifierModule:
+    """The LightningModule for ``cfg``, with the architecture sized to the data."""
+    scheduler_factory, interval = None, "epoch"
+    if cfg.get("scheduler") and cfg.scheduler.get("_target_"):
+        scheduler_cfg = OmegaConf.to_container(cfg.scheduler, resolve=True)
+        interval = scheduler_cfg.pop("interval", "epoch")
+        scheduler_factory = instantiate(scheduler_cfg)
+    try:
+        return ClassifierModule(
+            model=instantiate(cfg.model),
+            in_shape=datamodule.in_shape,
+            num_classes=datamodule.num_classes,
+            optimizer=instantiate(cfg.optimizer),
+            scheduler=scheduler_factory,
+            scheduler_interval=interval,
+            hparams=flat_hparams(cfg),
+            finite_check_every=cfg.get("finite_check_every", 1),
+        )
+    except (ValueError, TypeError) as error:  # a model knob out of range or unknown
+        raise UserInputError(f"cannot build model {cfg.model._target_}: {error}") from error
+
+
+def build_callbacks(cfg: DictConfig, run_dir: Path) -> list[Callback]:
+    """The configured callbacks; checkpoints always go to ``run_dir/checkpoints``."""
+    callbacks = []
+    for spec in (cfg.get("callbacks") or {}).values():
+        if spec is None:
+            continue
+        callback = instantiate(spec)
+        if isinstance(callback, ModelCheckpoint):
+            callback.dirpath = str(run_dir / "checkpoints")
+        callbacks.append(callback)
+    return callbacks
+
+
+def build_logger(cfg: DictConfig, run_dir: Path):
+    """The configured logger, writing into the run folder itself."""
+    if not cfg.get("logger"):
+        return False
+    return instantiate(cfg.logger, save_dir=str(run_dir))
+
+
+def build_trainer(cfg: DictConfig, run_dir: Path, extra_callbacks: Sequence[Callback] = ()) -> pl.Trainer:
+    show_progress = cfg.get("progress_bar", "auto")
+    if show_progress == "auto":
+        show_progress = sys.stderr.isatty()
+    return instantiate(
+        cfg.trainer,
+        default_root_dir=str(run_dir),
+        callbacks=build_callbacks(cfg, run_dir) + list(extra_callbacks),
+        logger=build_logger(cfg, run_dir),
+        enable_progress_bar=bool(show_progress),
+        enable_model_summary=False,
+    )

@@ -1,0 +1,172 @@
+"""One LightningModule for every classifier: loss, metrics, optimizer and schedule."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchmetrics import MeanMetric
+from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix
+
+from sweeplab.errors import TrainingDiverged
+
+ModelFactory = Callable[..., nn.Module]
+OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
+SchedulerFactory = Callable[..., Any]
+
+MAX_MISCLASSIFIED_KEPT = 64
+
+
+class ClassifierModule(pl.LightningModule):
+    """Trains any ``nn.Module`` that maps images to logits.
+
+    Args:
+        model: a factory called as ``model(in_shape=..., num_classes=...)``; the
+            module tells the architecture its input shape and class count.
+        in_shape, num_classes: from the data module.
+        optimizer: a factory taking the parameters (a ``functools.partial``).
+        scheduler: ``None`` or a factory taking the optimizer. Arguments only known
+            at run time (``total_steps`` for one-cycle) are filled in when the
+            factory accepts them and the config left them unset.
+        scheduler_interval: ``"epoch"`` or ``"step"``.
+        hparams: plain values recorded in checkpoints and logs (the run's config).
+        finite_check_every: check every N steps that the loss is finite; a NaN or
+            infinite loss raises :class:`TrainingDiverged` at once.
+    """
+
+    def __init__(
+        self,
+        model: ModelFactory,
+        in_shape: tuple[int, int, int],
+        num_classes: int,
+        optimizer: OptimizerFactory,
+        scheduler: SchedulerFactory | None = None,
+        scheduler_interval: str = "epoch",
+        hparams: dict | None = None,
+        finite_check_every: int = 1,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters(dict(hparams or {}), logger=False)
+        self.model = model(in_shape=tuple(in_shape), num_classes=int(num_classes))
+        self.in_shape, self.num_classes = tuple(in_shape), int(num_classes)
+        self.example_input_array = torch.zeros(2, *self.in_shape)  # for the layer summary
+        self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
+        self.scheduler_interval = scheduler_interval
+        self.finite_check_every = max(1, int(finite_check_every))
+        self.train_loss, self.val_loss, self.test_loss = (MeanMetric(nan_strategy="disable") for _ in range(3))
+        self.train_acc, self.val_acc, self.test_acc = (
+            MulticlassAccuracy(num_classes, average="micro", validate_args=False) for _ in range(3)
+        )
+        self.val_confusion = MulticlassConfusionMatrix(num_classes, validate_args=False)
+        self.test_confusion = MulticlassConfusionMatrix(num_classes, validate_args=False)
+        # per-epoch metrics, kept in checkpoints so a resumed run has its whole history
+        self.history: list[dict[str, float]] = []
+        self.confusion: dict[str, torch.Tensor] = {}
+        self.misclassified: list[tuple[torch.Tensor, int, int]] = []
+        self._epoch_row: dict[str, float] = {}
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.model(images)
+
+    @property
+    def num_params(self) -> int:
+        return sum(p.numel() for p in self.model.parameters())
+
+    # --- steps -------------------------------------------------------------------
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+        images, labels = batch
+        logits = self.model(images)
+        loss = F.cross_entropy(logits, labels)
+        if batch_idx % self.finite_check_every == 0 and not torch.isfinite(loss):
+            raise TrainingDiverged(f"training loss became {loss.item()} at epoch {self.current_epoch}, step {self.global_step}")
+        self.train_loss.update(loss.detach(), len(labels))
+        self.train_acc.update(logits.detach(), labels)
+        return loss
+
+    def _evaluate(self, batch, loss_metric, acc_metric, confusion):
+        images, labels = batch
+        logits = self.model(images)
+        loss_metric.update(F.cross_entropy(logits, labels), len(labels))
+        acc_metric.update(logits, labels)
+        confusion.update(logits, labels)
+        return logits
+
+    def validation_step(self, batch, batch_idx: int) -> None:
+        self._evaluate(batch, self.val_loss, self.val_acc, self.val_confusion)
+
+    def test_step(self, batch, batch_idx: int) -> None:
+        logits = self._evaluate(batch, self.test_loss, self.test_acc, self.test_confusion)
+        self._keep_misclassified(batch[0], logits.argmax(dim=1), batch[1])
+
+    def _keep_misclassified(self, images, predictions, labels) -> None:
+        room = MAX_MISCLASSIFIED_KEPT - len(self.misclassified)
+        if room <= 0:
+            return
+        wrong = (predictions != labels).nonzero().flatten()[:room]
+        for i in wrong.tolist():
+            self.misclassified.append((images[i].cpu(), int(predictions[i]), int(labels[i])))
+
+    # --- epoch ends: log, and keep the history -----------------------------------
+    def _log_epoch(self, stage: str, loss_metric, acc_metric) -> dict[str, float]:
+        values = {f"{stage}_loss": loss_metric.compute(), f"{stage}_acc": acc_metric.compute()}
+        loss_metric.reset()
+        acc_metric.reset()
+        self.log_dict(values, sync_dist=False)
+        return {key: float(value) for key, value in values.items()}
+
+    def on_validation_epoch_end(self) -> None:
+        self._epoch_row = self._log_epoch("val", self.val_loss, self.val_acc)
+        self.confusion["val"] = self.val_confusion.compute().cpu()
+        self.val_confusion.reset()
+
+    def on_train_epoch_start(self) -> None:
+        # the learning rate this epoch trains with (epoch schedulers step before epoch-end hooks)
+        self._epoch_lr = self.optimizers().param_groups[0]["lr"] if self.trainer.optimizers else float("nan")
+
+    def on_train_epoch_end(self) -> None:
+        row = {"epoch": self.current_epoch + 1, **self._log_epoch("train", self.train_loss, self.train_acc)}
+        self.log("lr", self._epoch_lr)
+        row.update(self._epoch_row, lr=self._epoch_lr)
+        self._epoch_row = {}
+        self.history.append(row)
+
+    def on_test_epoch_start(self) -> None:
+        self.misclassified = []
+
+    def on_test_epoch_end(self) -> None:
+        self._log_epoch("test", self.test_loss, self.test_acc)
+        self.confusion["test"] = self.test_confusion.compute().cpu()
+        self.test_confusion.reset()
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["sweeplab_history"] = [dict(row) for row in self.history]
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self.history = [dict(row) for row in checkpoint.get("sweeplab_history", [])]
+
+    # --- optimization ------------------------------------------------------------
+    def configure_optimizers(self):
+        optimizer = self.optimizer_factory(self.model.parameters())
+        if self.scheduler_factory is None:
+            return optimizer
+        scheduler = self.scheduler_factory(optimizer, **self._runtime_scheduler_args())
+        config = {"scheduler": scheduler, "interval": self.scheduler_interval}
+        if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            config["monitor"] = "val_loss"
+        return {"optimizer": optimizer, "lr_scheduler": config}
+
+    def _runtime_scheduler_args(self) -> dict[str, Any]:
+        """Arguments only the trainer knows, for factories that take them and left them unset."""
+        factory = self.scheduler_factory
+        bound = getattr(factory, "keywords", {}) or {}
+        try:
+            accepted = inspect.signature(factory).parameters
+        except (TypeError, ValueError):
+            return {}
+        known = {"total_steps": lambda: int(self.trainer.estimated_stepping_batches)}
+        return {name: get() for name, get in known.items() if name in accepted and bound.get(name) is None}

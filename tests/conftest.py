@@ -1,0 +1,64 @@
+"""Shared fixtures: composed configs, the offline MNIST copy, running the CLI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+
+from sweeplab.cli.common import CONFIG_DIR, register_resolvers
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_MNIST = REPO.parent / "shared" / "data" / "mnist-10k"
+
+register_resolvers()
+torch.set_num_threads(min(2, torch.get_num_threads()))
+
+# small, fast settings for synthetic-data runs
+FAKE_FAST = [
+    "data=fake", "data.num_samples=256", "data.num_test_samples=64", "data.batch_size=32",
+    "trainer.max_epochs=2", "logger=csv", "progress_bar=false",
+]
+
+
+def compose_config(overrides: list[str] | None = None):
+    """The config `python train.py OVERRIDES` would run, without Hydra's run folder."""
+    with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
+        return compose("train", overrides=list(overrides or []))
+
+
+@pytest.fixture
+def make_config():
+    return compose_config
+
+
+@pytest.fixture(scope="session")
+def mnist_dir() -> Path:
+    """The real MNIST files (CI sets DATA_DIR; locally ../shared/data/mnist-10k)."""
+    for candidate in (os.environ.get("DATA_DIR"), SHARED_MNIST):
+        if candidate and (Path(candidate) / "MNIST" / "raw").is_dir():
+            return Path(candidate)
+    if os.environ.get("CI"):
+        pytest.fail("CI must have the offline MNIST copy (DATA_DIR or ../shared/data/mnist-10k)")
+    pytest.skip("offline MNIST copy not found")
+
+
+def run_cli(script: str, *args: str, cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run a root script (train.py, sweep.py, ...) as a user would, in ``cwd``."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "HYDRA_FULL_ERROR": "0"}
+    return subprocess.run(
+        [sys.executable, str(REPO / script), *args], cwd=cwd, env=env,
+        capture_output=True, text=True, timeout=timeout,
+    )
+
+
+def only_run_dir(root: Path) -> Path:
+    """The single run folder (holding results.json) below ``root``."""
+    found = sorted(path.parent for path in root.rglob("results.json"))
+    assert len(found) == 1, f"expected one run under {root}, found {found}"
+    return found[0]
