@@ -19,7 +19,13 @@ EXIT_CODES = {"completed": 0, "diverged": 3, "failed": 1, "interrupted": 130}
 @exit_on_user_error
 def run(cfg: DictConfig) -> float | None:
     hydra_cfg = HydraConfig.get()
-    results = fit(cfg, Path(hydra_cfg.runtime.output_dir))
+    run_dir = Path(hydra_cfg.runtime.output_dir)
+    if cfg.get("cv") and cfg.cv.folds:
+        from sweeplab.cv.crossval import cross_validate  # noqa: PLC0415 (only CV runs pay for it)
+
+        results = cross_validate(cfg, run_dir)
+    else:
+        results = fit(cfg, run_dir)
     if hydra_cfg.mode == RunMode.MULTIRUN:
         return results.get("best_val_acc")  # one bad combination must not end the grid
     if results["status"] != "completed":

@@ -22,6 +22,7 @@ from sweeplab.runs.build import build_datamodule, build_module, build_trainer
 from sweeplab.runs.files import write_json_atomic, write_text_atomic
 from sweeplab.runs.hparams import flat_hparams
 from sweeplab.runs.provenance import git_commit
+from sweeplab.reports.run_plots import write_run_plots
 from sweeplab.training.module import ClassifierModule
 
 log = logging.getLogger(__name__)
@@ -73,8 +74,8 @@ def fit(
         trainer.fit(module, datamodule=datamodule, ckpt_path=_resume_checkpoint(cfg, run_dir))
         if trainer.interrupted:
             status = "interrupted"
-        elif evaluate_test:
-            test_metrics = _test_best(trainer, module, datamodule)
+        else:
+            test_metrics = _evaluate_best(trainer, module, datamodule, evaluate_test)
     except TrainingDiverged as diverged:
         status, error = "diverged", str(diverged)
         log.error("run diverged: %s", diverged)
@@ -97,11 +98,18 @@ def _resume_checkpoint(cfg: DictConfig, run_dir: Path) -> str | None:
     return None
 
 
-def _test_best(trainer: pl.Trainer, module: ClassifierModule, datamodule) -> dict[str, float]:
-    """Test the best checkpoint (by validation loss); the final weights when there is none."""
+def _evaluate_best(trainer: pl.Trainer, module: ClassifierModule, datamodule, test: bool) -> dict[str, float]:
+    """Validate (for the per-class confusion) and optionally test the best checkpoint.
+
+    The best checkpoint is the one with the lowest validation loss; the final
+    weights stand in when there is none (``fast_dev_run``, no checkpoint callback).
+    """
     checkpoint = trainer.checkpoint_callback
-    best = checkpoint.best_model_path if isinstance(checkpoint, ModelCheckpoint) else ""
-    metrics = trainer.test(module, datamodule=datamodule, ckpt_path=best or None, verbose=False)
+    best = (checkpoint.best_model_path if isinstance(checkpoint, ModelCheckpoint) else "") or None
+    trainer.validate(module, datamodule=datamodule, ckpt_path=best, verbose=False)
+    if not test:
+        return {}
+    metrics = trainer.test(module, datamodule=datamodule, ckpt_path=best, verbose=False)
     return {key: float(value) for key, value in (metrics[0] if metrics else {}).items()}
 
 
@@ -123,6 +131,7 @@ def collect_results(cfg, trainer, module, datamodule, status, error, test_metric
     early = next((cb for cb in trainer.callbacks if isinstance(cb, EarlyStopping)), None)
     val_accs = [row["val_acc"] for row in history if row.get("val_acc") is not None]
     confusion = module.confusion.get("test")
+    val_confusion = module.confusion.get("val")
     return {
         "status": status,
         "error": error,
@@ -145,6 +154,7 @@ def collect_results(cfg, trainer, module, datamodule, status, error, test_metric
         "test_size": int(confusion.sum()) if confusion is not None else None,
         "classes": datamodule.classes,
         "test_confusion": confusion.tolist() if confusion is not None else None,
+        "val_confusion": val_confusion.tolist() if val_confusion is not None else None,  # best checkpoint
         "history": history,
         "hparams": flat_hparams(cfg),
     }
@@ -154,6 +164,7 @@ def _finish(cfg, run_dir, trainer, module, datamodule, status, error, test_metri
     results = collect_results(cfg, trainer, module, datamodule, status, error, test_metrics, time.perf_counter() - started)
     if trainer.is_global_zero:
         write_json_atomic(run_dir / RESULTS_FILE, results)
+        write_run_plots(run_dir, results, module, trainer)
         _log_hparams_with_metrics(trainer, results)
     log.info("%s: %s", status, {k: results[k] for k in ("test_acc", "best_val_acc", "best_epoch", "epochs_run", "duration_s")})
     return results
