@@ -48,9 +48,16 @@ def mnist_dir() -> Path:
     pytest.skip("offline MNIST copy not found")
 
 
-def run_cli(script: str, *args: str, cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess:
-    """Run a root script (train.py, sweep.py, ...) as a user would, in ``cwd``."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "HYDRA_FULL_ERROR": "0"}
+HELPERS = Path(__file__).resolve().parent / "helpers"
+
+
+def run_cli(script: str, *args: str, cwd: Path, timeout: float = 600, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run a root script (train.py, sweep.py, ...) as a user would, in ``cwd``.
+
+    ``tests/helpers`` is importable, so ``+callbacks.x._target_=module.Class`` can add test callbacks.
+    """
+    pythonpath = os.pathsep.join(filter(None, [str(HELPERS), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "HYDRA_FULL_ERROR": "0", "PYTHONPATH": pythonpath, **(env or {})}
     return subprocess.run(
         [sys.executable, str(REPO / script), *args], cwd=cwd, env=env,
         capture_output=True, text=True, timeout=timeout,

@@ -11,6 +11,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from sweeplab.cli.common import CONFIG_DIR, exit_on_user_error, register_resolvers
+from sweeplab.config.preflight import preflight
 from sweeplab.runs.fit import fit
 
 EXIT_CODES = {"completed": 0, "diverged": 3, "failed": 1, "interrupted": 130}
@@ -39,6 +40,8 @@ def main(cfg: DictConfig) -> float | None:
     return run(cfg)
 
 
+@exit_on_user_error
 def cli() -> None:
     register_resolvers()
+    preflight(CONFIG_DIR, "train", sys.argv[1:])
     main()

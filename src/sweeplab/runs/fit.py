@@ -19,6 +19,7 @@ from sweeplab.config.validate import validate_config
 from sweeplab.data.datamodule import InMemoryDataModule
 from sweeplab.errors import TrainingDiverged
 from sweeplab.runs.build import build_datamodule, build_module, build_trainer
+from sweeplab.runs.checkpoints import check_checkpoint_fits, resume_checkpoint
 from sweeplab.runs.files import write_json_atomic, write_text_atomic
 from sweeplab.runs.hparams import flat_hparams
 from sweeplab.runs.provenance import git_commit
@@ -65,13 +66,16 @@ def fit(
     if split is not None:
         datamodule.use_split(*split)
     module = build_module(cfg, datamodule)
+    resume_from = resume_checkpoint(cfg, run_dir)
+    if resume_from is not None:
+        check_checkpoint_fits(resume_from, module)
     trainer = build_trainer(cfg, run_dir, callbacks)
     _write_model_summary(module, run_dir)
     evaluate_test = cfg.get("evaluate_test", True) if evaluate_test is None else evaluate_test
 
     status, error, test_metrics = "completed", None, {}
     try:
-        trainer.fit(module, datamodule=datamodule, ckpt_path=_resume_checkpoint(cfg, run_dir))
+        trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from, weights_only=True)
         if trainer.interrupted:
             status = "interrupted"
         else:
@@ -88,16 +92,6 @@ def fit(
     return _finish(cfg, run_dir, trainer, module, datamodule, status, error, test_metrics, started)
 
 
-def _resume_checkpoint(cfg: DictConfig, run_dir: Path) -> str | None:
-    """``ckpt_path`` if given, else ``run_dir/checkpoints/last.ckpt`` when ``resume=true``."""
-    if cfg.get("ckpt_path"):
-        return str(cfg.ckpt_path)
-    last = run_dir / "checkpoints" / "last.ckpt"
-    if cfg.get("resume") and last.exists():
-        return str(last)
-    return None
-
-
 def _evaluate_best(trainer: pl.Trainer, module: ClassifierModule, datamodule, test: bool) -> dict[str, float]:
     """Validate (for the per-class confusion) and optionally test the best checkpoint.
 
@@ -106,10 +100,10 @@ def _evaluate_best(trainer: pl.Trainer, module: ClassifierModule, datamodule, te
     """
     checkpoint = trainer.checkpoint_callback
     best = (checkpoint.best_model_path if isinstance(checkpoint, ModelCheckpoint) else "") or None
-    trainer.validate(module, datamodule=datamodule, ckpt_path=best, verbose=False)
+    trainer.validate(module, datamodule=datamodule, ckpt_path=best, verbose=False, weights_only=True)
     if not test:
         return {}
-    metrics = trainer.test(module, datamodule=datamodule, ckpt_path=best, verbose=False)
+    metrics = trainer.test(module, datamodule=datamodule, ckpt_path=best, verbose=False, weights_only=True)
     return {key: float(value) for key, value in (metrics[0] if metrics else {}).items()}
 
 

@@ -9,11 +9,13 @@ from typing import Any
 import lightning.pytorch as pl
 import torch
 import torch.nn.functional as F
+from lightning.pytorch.trainer.states import TrainerFn
 from torch import nn
 from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix
 
 from sweeplab.errors import TrainingDiverged
+from sweeplab.training.rng import capture_rng_state, restore_rng_state
 
 ModelFactory = Callable[..., nn.Module]
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
@@ -119,21 +121,33 @@ class ClassifierModule(pl.LightningModule):
         self.log_dict(values, sync_dist=False)
         return {key: float(value) for key, value in values.items()}
 
-    def on_validation_epoch_end(self) -> None:
-        self._epoch_row = self._log_epoch("val", self.val_loss, self.val_acc)
-        self.confusion["val"] = self.val_confusion.compute().cpu()
-        self.val_confusion.reset()
-
     def on_train_epoch_start(self) -> None:
         # the learning rate this epoch trains with (epoch schedulers step before epoch-end hooks)
         self._epoch_lr = self.optimizers().param_groups[0]["lr"] if self.trainer.optimizers else float("nan")
+        self._epoch_closed = False
+
+    def on_validation_epoch_end(self) -> None:
+        val_row = self._log_epoch("val", self.val_loss, self.val_acc)
+        self.confusion["val"] = self.val_confusion.compute().cpu()
+        self.val_confusion.reset()
+        if self.trainer.state.fn == TrainerFn.FITTING and not self.trainer.sanity_checking:
+            self._close_epoch(val_row)
 
     def on_train_epoch_end(self) -> None:
+        if not self._epoch_closed:  # no validation ran this epoch
+            self._close_epoch({})
+
+    def _close_epoch(self, val_row: dict[str, float]) -> None:
+        """Log the training metrics and append the epoch's row to the history.
+
+        Done as soon as validation ends (or at the end of an epoch without one), so
+        the checkpoint saved after it, whichever hook saves it, holds this epoch's row.
+        """
         row = {"epoch": self.current_epoch + 1, **self._log_epoch("train", self.train_loss, self.train_acc)}
         self.log("lr", self._epoch_lr)
-        row.update(self._epoch_row, lr=self._epoch_lr)
-        self._epoch_row = {}
+        row.update(val_row, lr=self._epoch_lr)
         self.history.append(row)
+        self._epoch_closed = True
 
     def on_test_epoch_start(self) -> None:
         self.misclassified = []
@@ -143,11 +157,15 @@ class ClassifierModule(pl.LightningModule):
         self.confusion["test"] = self.test_confusion.compute().cpu()
         self.test_confusion.reset()
 
+    # --- checkpoints: history and random state, as plain values --------------------
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["sweeplab_history"] = [dict(row) for row in self.history]
+        checkpoint["sweeplab_rng"] = capture_rng_state()
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         self.history = [dict(row) for row in checkpoint.get("sweeplab_history", [])]
+        if "sweeplab_rng" in checkpoint:
+            restore_rng_state(checkpoint["sweeplab_rng"])
 
     # --- optimization ------------------------------------------------------------
     def configure_optimizers(self):
