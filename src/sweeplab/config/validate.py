@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from numbers import Integral, Real
+from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
@@ -51,6 +52,7 @@ RULES: tuple[Rule, ...] = (
     Rule("model.dropout", lambda v: _is_number(v) and 0 <= v < 1, "a number in [0, 1)"),
     Rule("trainer.max_epochs", lambda v: _is_int(v) and (v >= 1 or v == -1), "an integer >= 1 (or -1 for no limit)"),
     Rule("early_stopping.patience", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+    Rule("ckpt_path", lambda v: v is None or Path(str(v)).is_file(), "null or an existing checkpoint file"),
 )
 
 

@@ -32,7 +32,7 @@ class TorchvisionDataModule(InMemoryDataModule):
                 self._dataset(train=False, download=True)
                 return
             except Exception as error:  # no network, mirror down, disk full...
-                reason = f"download failed ({type(error).__name__}: {error})"
+                reason = f"download failed ({type(error).__name__}: {' '.join(str(error).split())})"
         else:
             reason = "data.download=false"
         raise DataNotFoundError(
