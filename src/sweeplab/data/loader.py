@@ -23,7 +23,8 @@ class TensorBatches:
             so the order is reproducible, independent of global RNG state, and the
             same after resuming from a checkpoint.
         rank, world_size: for data-parallel training each rank takes every
-            ``world_size``-th batch of the same permutation (different batches per rank).
+            ``world_size``-th sample of the same permutation (different batches per rank,
+            ``batch_size`` samples each, like ``DistributedSampler``).
     """
 
     def __init__(
@@ -57,20 +58,25 @@ class TensorBatches:
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
-    def _num_global_batches(self) -> int:
+    def _shard_size(self) -> int:
+        """Samples this rank covers: an equal share when shuffling (training ranks must step
+        together), every ``world_size``-th sample otherwise (evaluation sees every sample)."""
         n = len(self.indices)
-        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+        if self.world_size == 1:
+            return n
+        return n // self.world_size if self.shuffle else len(range(self.rank, n, self.world_size))
 
     def __len__(self) -> int:
-        # every rank runs the same number of steps (DDP needs that)
-        return self._num_global_batches() // self.world_size if self.world_size > 1 else self._num_global_batches()
+        n = self._shard_size()
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         order = self.indices
         if self.shuffle:
             generator = torch.Generator().manual_seed(self.seed + self.epoch)
             order = order[torch.randperm(len(order), generator=generator)]
-        order = order.to(self.images.device)
-        for batch in range(self.rank, len(self) * self.world_size, self.world_size):
+        # every rank draws the same permutation and takes its own stride of it
+        order = order[self.rank :: self.world_size][: self._shard_size()].to(self.images.device)
+        for batch in range(len(self)):
             idx = order[batch * self.batch_size : (batch + 1) * self.batch_size]
             yield self.images[idx], self.labels[idx]

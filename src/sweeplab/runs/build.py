@@ -16,7 +16,16 @@ from sweeplab.errors import UserInputError
 from sweeplab.runs.hparams import flat_hparams
 from sweeplab.training.module import ClassifierModule
 
-SCHEDULER_META_KEYS = ("interval",)  # sweeplab's keys in conf/scheduler/*, not the scheduler's
+# sweeplab's own keys inside config groups, read here and not passed to the object they configure
+SCHEDULER_META_KEYS = ("interval",)
+MODEL_META_KEYS = ("compile", "channels_last")
+
+
+def split_meta(node: DictConfig, meta_keys: tuple[str, ...]) -> tuple[dict, dict]:
+    """``(constructor arguments, sweeplab's keys)`` of a config group node."""
+    container = OmegaConf.to_container(node, resolve=True)
+    meta = {key: container.pop(key) for key in meta_keys if key in container}
+    return container, meta
 
 
 def build_datamodule(cfg: DictConfig) -> InMemoryDataModule:
@@ -27,12 +36,13 @@ def build_module(cfg: DictConfig, datamodule: InMemoryDataModule) -> ClassifierM
     """The LightningModule for ``cfg``, with the architecture sized to the data."""
     scheduler_factory, interval = None, "epoch"
     if cfg.get("scheduler") and cfg.scheduler.get("_target_"):
-        scheduler_cfg = OmegaConf.to_container(cfg.scheduler, resolve=True)
-        interval = scheduler_cfg.pop("interval", "epoch")
+        scheduler_cfg, scheduler_meta = split_meta(cfg.scheduler, SCHEDULER_META_KEYS)
+        interval = scheduler_meta.get("interval", "epoch")
         scheduler_factory = instantiate(scheduler_cfg)
+    model_cfg, model_meta = split_meta(cfg.model, MODEL_META_KEYS)
     try:
         return ClassifierModule(
-            model=instantiate(cfg.model),
+            model=instantiate(model_cfg),
             in_shape=datamodule.in_shape,
             num_classes=datamodule.num_classes,
             optimizer=instantiate(cfg.optimizer),
@@ -40,6 +50,8 @@ def build_module(cfg: DictConfig, datamodule: InMemoryDataModule) -> ClassifierM
             scheduler_interval=interval,
             hparams=flat_hparams(cfg),
             finite_check_every=cfg.get("finite_check_every", 1),
+            compile_model=bool(model_meta.get("compile", False)),
+            channels_last=model_meta.get("channels_last", "auto"),
         )
     except (ValueError, TypeError) as error:  # a model knob out of range or unknown
         raise UserInputError(f"cannot build model {cfg.model._target_}: {error}") from error

@@ -1,0 +1,103 @@
+#!/usr/bin/env python
+"""Train every architecture of the zoo on real MNIST and tabulate size, speed and accuracy.
+
+Each model trains for the same fixed number of epochs (early stopping off) through
+sweeplab's own `fit` path, at CPU-sized widths (the `width_divisor` knobs below),
+and is tested on the 2,000 held-out images of the offline MNIST copy.
+
+    python benchmarks/zoo.py                       # all models, 5 epochs
+    python benchmarks/zoo.py --models lenet convnet --epochs 3
+    python benchmarks/zoo.py --out benchmarks/results/zoo.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import tempfile
+from pathlib import Path
+
+import torch
+from hydra import compose, initialize_config_dir
+
+from sweeplab.cli.common import CONFIG_DIR, register_resolvers
+from sweeplab.runs.files import write_json_atomic, write_text_atomic
+from sweeplab.runs.fit import fit
+
+REPO = Path(__file__).resolve().parents[1]
+
+# CPU-sized widths: the architectures are the papers', the channel counts divided
+ZOO: dict[str, list[str]] = {
+    "softmax": [],
+    "mlp": [],
+    "three_layer": [],
+    "convnet": [],
+    "lenet": [],
+    "alexnet": ["model.width_divisor=8"],
+    "vgg": ["model.width_divisor=8"],
+    "nin": ["model.width_divisor=4"],
+    "googlenet": ["model.width_divisor=4"],
+    "resnet": ["model.width_divisor=4"],
+    "torchvision": ["model.name=resnet18"],
+}
+
+
+def train(name: str, args, out_root: Path) -> dict:
+    overrides = [
+        f"model={name}", *ZOO[name], f"data.data_dir={args.data_dir}", "data.download=false",
+        f"trainer.max_epochs={args.epochs}", f"early_stopping.patience={args.epochs + 1}",
+        f"seed={args.seed}", "logger=csv", "progress_bar=false",
+    ]
+    with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
+        cfg = compose("train", overrides=overrides)
+    results = fit(cfg, out_root / name)
+    seconds_per_epoch = sum(row["epoch_s"] for row in results["history"]) / results["epochs_run"]
+    return {
+        "model": name, "overrides": " ".join(ZOO[name]), "params": results["num_params"],
+        "s_per_epoch": seconds_per_epoch,
+        "test_acc": results["test_acc"], "best_val_acc": results["best_val_acc"], "status": results["status"],
+    }
+
+
+def table(rows: list[dict], args) -> str:
+    lines = [
+        f"Measured on {platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
+        f"{args.epochs} epochs on 7,200 MNIST images (seed {args.seed}), tested on 2,000.",
+        "",
+        "| model | width | parameters | s / epoch | test acc | best val acc |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(f"| {r['model']} | {r['overrides'] or 'full'} | {r['params']:,} | {r['s_per_epoch']:.1f} "
+                     f"| {r['test_acc']:.4f} | {r['best_val_acc']:.4f} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", nargs="+", choices=list(ZOO), default=list(ZOO))
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--data-dir", default=os.environ.get("DATA_DIR", str(REPO.parent / "shared/data/mnist-10k")))
+    parser.add_argument("--out", default="benchmarks/results/zoo.md")
+    args = parser.parse_args()
+    if not (Path(args.data_dir) / "MNIST" / "raw").is_dir():
+        parser.error(f"--data-dir {args.data_dir!r} holds no MNIST/raw folder")
+    register_resolvers()
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="zoo-") as tmp:
+        for name in args.models:
+            rows.append(train(name, args, Path(tmp)))
+            r = rows[-1]
+            print(f"{name}: {r['params']:,} params, {r['s_per_epoch']:.1f} s/epoch, test_acc {r['test_acc']:.4f}",
+                  file=sys.stderr, flush=True)
+    text = table(rows, args)
+    print(text)
+    write_text_atomic(args.out, text)
+    write_json_atomic(Path(args.out).with_suffix(".json"), rows)
+
+
+if __name__ == "__main__":
+    main()
