@@ -14,6 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 from sweeplab.data.datamodule import InMemoryDataModule
 from sweeplab.errors import UserInputError
 from sweeplab.runs.hparams import flat_hparams
+from sweeplab.training.epoch_log import EpochLog
 from sweeplab.training.module import ClassifierModule
 
 # sweeplab's own keys inside config groups, read here and not passed to the object they configure
@@ -81,10 +82,13 @@ def build_trainer(cfg: DictConfig, run_dir: Path, extra_callbacks: Sequence[Call
     show_progress = cfg.get("progress_bar", "auto")
     if show_progress == "auto":
         show_progress = sys.stderr.isatty()
+    callbacks = build_callbacks(cfg, run_dir) + list(extra_callbacks)
+    if not show_progress:
+        callbacks.append(EpochLog())
     return instantiate(
         cfg.trainer,
         default_root_dir=str(run_dir),
-        callbacks=build_callbacks(cfg, run_dir) + list(extra_callbacks),
+        callbacks=callbacks,
         logger=build_logger(cfg, run_dir),
         enable_progress_bar=bool(show_progress),
         enable_model_summary=False,
