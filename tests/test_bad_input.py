@@ -37,6 +37,9 @@ TRAIN_CASES = [
     (FAST + ["model.activation=swish"], ["model.activation", "swish", "relu"]),
     (FAST + ["model=lenet", "model.pool=median"], ["model.pool", "median", "max"]),
     (["data=mnist", "data.data_dir=/no/such/dir", "data.download=false"], ["data.data_dir", "/no/such/dir", "mnist-10k"]),
+    (FAST + ["cv.folds=1"], ["cv.folds=1", "2"]),
+    (FAST + ["cv.folds=100"], ["cv.folds=100", "smallest class"]),
+    (FAST + ["cv.folds=3", "cv.repeats=0"], ["cv.repeats=0", ">= 1"]),
 ]
 
 
