@@ -39,6 +39,16 @@ def test_a_run_writes_results_checkpoints_and_events(fake_run):
     assert "Linear" in (run_dir / "model_summary.txt").read_text()
 
 
+def test_history_keeps_every_epoch_even_when_the_best_is_earlier(tmp_path):
+    # checkpointing the *highest* validation loss makes the first epoch the "best" one
+    cfg = compose_config(FAKE_FAST + ["model=mlp", "trainer.max_epochs=4", "early_stopping.patience=10",
+                                      "callbacks.checkpoint.mode=max"])
+    results = fit(cfg, tmp_path)
+    losses = [r["val_loss"] for r in results["history"]]
+    assert losses.index(max(losses)) < 3  # the evaluated checkpoint is not the last epoch's
+    assert results["epochs_run"] == 4 and [r["epoch"] for r in results["history"]] == [1, 2, 3, 4]
+
+
 def test_learnable_data_is_learned(fake_run):
     _, results = fake_run
     assert results["test_acc"] > 0.5  # chance is 0.1

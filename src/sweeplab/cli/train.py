@@ -40,8 +40,21 @@ def main(cfg: DictConfig) -> float | None:
     return run(cfg)
 
 
+def absolute_config_path(argv: list[str]) -> list[str]:
+    """Make ``--config-path``/``-cp`` absolute: Hydra would read a relative one from this package."""
+    fixed = list(argv)
+    for i, arg in enumerate(fixed):
+        for flag in ("--config-path", "-cp"):
+            if arg == flag and i + 1 < len(fixed):
+                fixed[i + 1] = str(Path(fixed[i + 1]).resolve())
+            elif arg.startswith(flag + "="):
+                fixed[i] = f"{flag}={Path(arg.split('=', 1)[1]).resolve()}"
+    return fixed
+
+
 @exit_on_user_error
 def cli() -> None:
     register_resolvers()
+    sys.argv[1:] = absolute_config_path(sys.argv[1:])
     preflight(CONFIG_DIR, "train", sys.argv[1:])
     main()

@@ -191,6 +191,10 @@ class ClassifierModule(pl.LightningModule):
         checkpoint["sweeplab_rng"] = capture_rng_state()
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
+        """Resuming training restores the history and random state; evaluating a checkpoint
+        (validate/test on the best one after training) keeps this run's own history."""
+        if self._trainer is not None and self.trainer.state.fn != TrainerFn.FITTING:
+            return
         self.history = [dict(row) for row in checkpoint.get("sweeplab_history", [])]
         if "sweeplab_rng" in checkpoint:
             restore_rng_state(checkpoint["sweeplab_rng"])
