@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 from torch import nn
@@ -15,7 +14,7 @@ from torch import nn
 from sweeplab.data.datamodule import InMemoryDataModule
 from sweeplab.errors import ConfigError, UserInputError
 from sweeplab.reports.run_records import CONFIG_FILE, require_run_config
-from sweeplab.runs.build import build_datamodule
+from sweeplab.runs.build import build_architecture, build_datamodule
 
 BEST_CHECKPOINT = Path("checkpoints") / "best.ckpt"
 MODEL_PREFIX = "model."  # the LightningModule holds the architecture as ``self.model``
@@ -60,7 +59,7 @@ def load_run_model(run_dir: str | Path, overrides: Sequence[str] = ()) -> Restor
     datamodule = build_datamodule(cfg)
     datamodule.prepare_data()
     datamodule.setup("test")
-    model = instantiate(cfg.model)(in_shape=datamodule.in_shape, num_classes=datamodule.num_classes)
+    model = build_architecture(cfg, datamodule.in_shape, datamodule.num_classes)
     try:
         model.load_state_dict(weights)
     except RuntimeError as error:

@@ -33,6 +33,12 @@ def build_datamodule(cfg: DictConfig) -> InMemoryDataModule:
     return instantiate(cfg.data)
 
 
+def build_architecture(cfg: DictConfig, in_shape: tuple[int, int, int], num_classes: int):
+    """The bare ``nn.Module`` of ``cfg.model`` for data of this shape (no training wrapper)."""
+    model_cfg, _ = split_meta(cfg.model, MODEL_META_KEYS)
+    return instantiate(model_cfg)(in_shape=tuple(in_shape), num_classes=int(num_classes))
+
+
 def build_module(cfg: DictConfig, datamodule: InMemoryDataModule) -> ClassifierModule:
     """The LightningModule for ``cfg``, with the architecture sized to the data."""
     scheduler_factory, interval = None, "epoch"
