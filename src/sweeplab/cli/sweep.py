@@ -3,7 +3,8 @@
 ``sweep=NAME`` picks ``sweeps/NAME.yaml`` (or a path to a YAML file);
 ``sweep.KEY=VALUE`` changes a sweep setting (``conf/sweep/default.yaml`` lists
 them); every other argument is a training override, as for train.py, applied to
-every trial. Running the same command again resumes the study.
+every trial. Running the same command again resumes the study; Ctrl-C or SIGTERM
+stop it cleanly (the running trial is recorded as failed and queued to run again).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Sequence
 
 from sweeplab.cli.common import exit_on_user_error, register_resolvers
 from sweeplab.errors import UserInputError
+from sweeplab.sweeps.interrupts import INTERRUPTED_EXIT_CODE, RESUME_HINT, stop_cleanly_on_signals
 from sweeplab.sweeps.plan import plan_sweep
 from sweeplab.sweeps.settings import find_sweep_file, load_settings
 
@@ -51,4 +53,10 @@ def cli() -> None:
         print(__doc__)
         sys.exit(0)
     register_resolvers()
-    sys.exit(run(sys.argv[1:]))
+    stop_cleanly_on_signals()
+    try:
+        code = run(sys.argv[1:])
+    except KeyboardInterrupt:  # stopped outside the trials: while checking the input or writing the report
+        print(RESUME_HINT, file=sys.stderr)
+        code = INTERRUPTED_EXIT_CODE
+    sys.exit(code)

@@ -12,6 +12,19 @@ LIBRARIES_WITH_OWN_HANDLERS = ("lightning", "lightning.pytorch", "lightning.fabr
 FORMAT = "[%(asctime)s][{who}][%(name)s][%(levelname)s] - %(message)s"
 
 
+class NoInterruptTraceback(logging.Filter):
+    """Log a trial stopped by Ctrl-C or SIGTERM in one line, without the traceback Optuna attaches.
+
+    The traceback only shows where the signal happened to land; the trial's
+    ``error.txt`` keeps it when the stop reached the training loop.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], KeyboardInterrupt):
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
 def configure_sweep_logging(log_file: Path, worker: int | None = None) -> None:
     """Log INFO and up to stderr and ``log_file`` (appended to, shared by all workers).
 
@@ -29,6 +42,7 @@ def configure_sweep_logging(log_file: Path, worker: int | None = None) -> None:
             handler.close()
     for handler in handlers:
         handler.setFormatter(formatter)
+        handler.addFilter(NoInterruptTraceback())
         handler._sweeplab = True  # type: ignore[attr-defined]
         root.addHandler(handler)
     root.setLevel(logging.INFO)

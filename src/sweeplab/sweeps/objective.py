@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -20,15 +21,17 @@ import optuna
 from optuna.trial import TrialState
 
 from sweeplab.errors import UserInputError
-from sweeplab.runs.files import read_json, write_json_atomic
+from sweeplab.runs.files import read_json, write_json_atomic, write_text_atomic
 from sweeplab.runs.fit import RESULTS_FILE, fit
 from sweeplab.sweeps.plan import CV_OBJECTIVE_MODULE, SweepPlan
 from sweeplab.sweeps.pruning import EpochPruningCallback
 from sweeplab.sweeps.space import overrides_for
-from sweeplab.sweeps.study import TAKEN
+from sweeplab.sweeps.study import TAKEN, queue_retry
 from sweeplab.sweeps.trial_config import compose_train_config, record_run_config
 
 log = logging.getLogger(__name__)
+
+ERROR_FILE = "error.txt"  # the traceback of a trial that broke
 
 
 class TrialFailed(Exception):
@@ -62,12 +65,20 @@ class TrialObjective:
             if self.settings.objective == "cv":
                 return self._cross_validated(trial, cfg, trial_dir)
             return self._held_out(trial, cfg, trial_dir)
-        except (optuna.TrialPruned, TrialFailed, UserInputError):
+        except optuna.TrialPruned:
             raise
-        except SystemExit as stop:  # Lightning turns Ctrl-C into SystemExit; Optuna records KeyboardInterrupt
-            raise KeyboardInterrupt(f"trial {trial.number} interrupted") from stop
+        except (TrialFailed, UserInputError) as error:
+            trial.set_user_attr("error", str(error))
+            raise
+        except (KeyboardInterrupt, SystemExit) as stop:  # Lightning turns Ctrl-C into SystemExit
+            _record_interruption(trial, stop)
+            raise KeyboardInterrupt(f"trial {trial.number} interrupted") from stop  # Optuna: FAIL, then stop
         except Exception as error:  # noqa: BLE001 (one broken trial must not end the study)
-            raise TrialFailed(f"{type(error).__name__}: {error}") from error
+            reason = f"{type(error).__name__}: {error}"
+            trial.set_user_attr("status", "failed")
+            trial.set_user_attr("error", reason)
+            write_text_atomic(trial_dir / ERROR_FILE, traceback.format_exc())  # also when it broke outside fit
+            raise TrialFailed(reason) from error
 
     def _claim_place(self, trial: optuna.Trial) -> None:
         """Give up at once when ``n_trials`` trials numbered before this one finished or are running.
@@ -127,10 +138,29 @@ def _keep_results(trial: optuna.Trial, results: dict[str, Any]) -> None:
             trial.set_user_attr(key, results[key])
 
 
+def _frozen(trial: optuna.Trial) -> optuna.trial.FrozenTrial:
+    """The stored state of a running trial (its user attributes, reports and parameters so far)."""
+    return next(t for t in trial.study.get_trials(deepcopy=False) if t.number == trial.number)
+
+
 def _epochs_reported(trial: optuna.Trial) -> int:
     """How many epochs reported to the pruner (steps are 0-based epochs)."""
-    frozen = next(t for t in trial.study.get_trials(deepcopy=False) if t.number == trial.number)
-    return max(frozen.intermediate_values, default=-1) + 1
+    return max(_frozen(trial).intermediate_values, default=-1) + 1
+
+
+def _record_interruption(trial: optuna.Trial, stop: BaseException) -> None:
+    """Queue the interrupted trial to run again when the sweep resumes, and say why it stopped.
+
+    A storage error here is only logged: it must not turn a clean stop into a crash
+    (a trial left RUNNING is failed and retried by the heartbeat instead).
+    """
+    cause = stop.__context__ if isinstance(stop, SystemExit) and stop.__context__ is not None else stop
+    try:
+        queue_retry(trial.study, _frozen(trial))  # before the attributes below, which the retry must not inherit
+        trial.set_user_attr("status", "interrupted")
+        trial.set_user_attr("error", f"interrupted ({cause})" if str(cause) else "interrupted")
+    except Exception as error:  # noqa: BLE001
+        log.warning("trial %d: could not record its interruption: %s: %s", trial.number, type(error).__name__, error)
 
 
 def _record_pruned(trial_dir: Path, pruner: str, epochs: int) -> str:
@@ -141,7 +171,7 @@ def _record_pruned(trial_dir: Path, pruner: str, epochs: int) -> str:
         results = read_json(path)
         results.update(status="pruned", error=reason)
         write_json_atomic(path, results)
-        (trial_dir / "error.txt").unlink(missing_ok=True)  # being pruned is no error
+        (trial_dir / ERROR_FILE).unlink(missing_ok=True)  # being pruned is no error
     return reason
 
 

@@ -98,7 +98,7 @@ def ranked(trials: Sequence[FrozenTrial], direction: str) -> list[FrozenTrial]:
 def write_trials_csv(trials: Sequence[FrozenTrial], plan: SweepPlan, path: Path) -> Path:
     settings = plan.settings
     params = _param_columns(trials, settings.space.keys)
-    columns = ["number", "state", settings.metric, *params, "epochs_reported", "test_acc", "status",
+    columns = ["number", "state", settings.metric, *params, "epochs_reported", "test_acc", "status", "error",
                "duration_s", "started", "dir"]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
@@ -107,7 +107,7 @@ def write_trials_csv(trials: Sequence[FrozenTrial], plan: SweepPlan, path: Path)
         writer.writerow([
             trial.number, _state_name(trial), _blank(trial.value), *(_blank(trial.params.get(p)) for p in params),
             len(trial.intermediate_values), _blank(trial.user_attrs.get("test_acc")),
-            trial.user_attrs.get("status", ""), _blank(_duration_s(trial)),
+            trial.user_attrs.get("status", ""), trial.user_attrs.get("error", ""), _blank(_duration_s(trial)),
             trial.datetime_start.isoformat(timespec="seconds") if trial.datetime_start else "",
             trial.user_attrs.get("dir", ""),
         ])

@@ -11,7 +11,8 @@ from sweeplab.sweeps.log_setup import LOG_FILE, configure_sweep_logging
 from sweeplab.sweeps.plan import SweepPlan
 from sweeplab.sweeps.report import REPORT_FILE, best_trial, count_trials, retrain_command, write_report
 from sweeplab.sweeps.study import load_existing_study
-from sweeplab.sweeps.workers import INTERRUPTED_EXIT_CODE, run_study
+from sweeplab.sweeps.interrupts import INTERRUPTED_EXIT_CODE, RESUME_HINT
+from sweeplab.sweeps.workers import run_study
 
 
 def run_sweep(plan: SweepPlan) -> int:
@@ -24,7 +25,7 @@ def run_sweep(plan: SweepPlan) -> int:
         try:
             exit_codes = run_study(plan)
         except KeyboardInterrupt:
-            print("sweep interrupted; run the same command again to resume it", file=sys.stderr)
+            print(RESUME_HINT, file=sys.stderr)
             return INTERRUPTED_EXIT_CODE
         study = load_existing_study(plan.settings, plan.storage_url)
     write_report(study, plan)
@@ -47,9 +48,11 @@ def summary(study: optuna.Study, plan: SweepPlan) -> str:
 
 def exit_status(study: optuna.Study, plan: SweepPlan, worker_exit_codes: list[int]) -> int:
     """0 when the study has its trials (running ones elsewhere count); else why the workers stopped."""
-    for code in (USER_ERROR_EXIT_CODE, INTERRUPTED_EXIT_CODE):
-        if code in worker_exit_codes:
-            return code
+    if USER_ERROR_EXIT_CODE in worker_exit_codes:
+        return USER_ERROR_EXIT_CODE
+    if INTERRUPTED_EXIT_CODE in worker_exit_codes:  # a worker was stopped on its own (a SIGTERM to its pid)
+        print(RESUME_HINT, file=sys.stderr)
+        return INTERRUPTED_EXIT_CODE
     counts = count_trials(study.get_trials(deepcopy=False))
     if plan.settings.report_only or counts.finished + counts.running >= plan.settings.n_trials:
         return 0

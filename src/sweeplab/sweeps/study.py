@@ -5,7 +5,9 @@ or any Optuna RDB URL (``postgresql+psycopg2://...``) that workers on several
 machines share. Opening the same study again resumes it. ``n_trials`` counts
 finished trials (complete + pruned) in total, so a second run only adds the
 missing ones. Every trial sends a heartbeat; a trial whose worker died is marked
-failed once its heartbeat is two intervals old, and run again once.
+failed once its heartbeat is two intervals old, and run again once (so is a trial
+stopped by Ctrl-C or SIGTERM). Opening the study fails such trials first, so a
+resumed sweep does not count a dead trial as running.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import optuna
 import sqlalchemy
 from optuna.exceptions import ExperimentalWarning
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from sweeplab.errors import ConfigError, UserInputError
 from sweeplab.sweeps.settings import SweepSettings
@@ -29,6 +31,7 @@ TAKEN = (*FINISHED, TrialState.RUNNING)  # trials that fill one of the n_trials 
 SQLITE_FILE = "study.db"
 SQLITE_LOCK_TIMEOUT_S = 120  # workers wait this long for each other's writes
 STALE_AFTER_HEARTBEATS = 2
+MAX_RETRIES = 1  # a trial whose worker died, or that was interrupted, runs again once
 
 
 def default_storage_url(study_dir: Path) -> str:
@@ -54,7 +57,7 @@ def open_storage(url: str, heartbeat_s: int) -> RDBStorage:
             return RDBStorage(
                 url, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat_s,
                 grace_period=STALE_AFTER_HEARTBEATS * heartbeat_s,
-                heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=1),
+                heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRIES),
             )
     except (sqlalchemy.exc.SQLAlchemyError, ImportError, ValueError, OSError) as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
@@ -117,7 +120,30 @@ def open_study(settings: SweepSettings, storage_url: str, *, seed_parts: tuple[i
     if stored != settings.direction:
         raise ConfigError("sweep.direction", settings.direction,
                           f"study {settings.study_name!r} in this storage was created to {stored}")
+    fail_dead_trials(study)
     return study
+
+
+def fail_dead_trials(study: optuna.Study) -> None:
+    """Mark running trials whose heartbeat is stale as failed, and queue each to run again once.
+
+    Optuna does this before each trial it starts; doing it on opening the study
+    keeps a trial killed with ``kill -9`` from holding one of the ``n_trials`` places.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+
+
+def queue_retry(study: optuna.Study, trial: FrozenTrial) -> None:
+    """Queue ``trial`` to run again with the same parameters, as the heartbeat does for a dead worker's trial.
+
+    The retry is a new trial (its own number and folder); Optuna's
+    ``RetryHeartbeatStaleTrialCallback.retried_trial_number`` names the original.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExperimentalWarning)
+        RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRIES)(study, trial)
 
 
 def load_existing_study(settings: SweepSettings, storage_url: str) -> optuna.Study:

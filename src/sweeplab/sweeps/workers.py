@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import multiprocessing.connection
 import os
 import sys
 
@@ -21,14 +22,13 @@ from optuna.study import MaxTrialsCallback
 from optuna.trial import FrozenTrial, TrialState
 
 from sweeplab.errors import USER_ERROR_EXIT_CODE, UserInputError
+from sweeplab.sweeps.interrupts import INTERRUPTED_EXIT_CODE, stop_cleanly_on_signals, stop_if_signalled
 from sweeplab.sweeps.log_setup import LOG_FILE, configure_sweep_logging
 from sweeplab.sweeps.objective import SurplusTrial, TrialFailed, TrialObjective, is_surplus
 from sweeplab.sweeps.plan import SweepPlan
 from sweeplab.sweeps.study import TAKEN, open_study, places_left
 
 log = logging.getLogger(__name__)
-
-INTERRUPTED_EXIT_CODE = 130
 
 
 class StopAfterFailures:
@@ -55,7 +55,8 @@ def run_worker(plan: SweepPlan, worker_index: int = 0) -> None:
         return
     study.optimize(
         TrialObjective(plan),
-        callbacks=[MaxTrialsCallback(settings.n_trials, states=TAKEN), StopAfterFailures(settings.max_failures)],
+        callbacks=[MaxTrialsCallback(settings.n_trials, states=TAKEN), StopAfterFailures(settings.max_failures),
+                   stop_if_signalled],
         catch=(TrialFailed, SurplusTrial),
         gc_after_trial=True,
     )
@@ -99,19 +100,31 @@ def run_workers(plan: SweepPlan, workers: int) -> list[int]:
         process.start()
     log.info("started %d workers (pids %s)", workers, ", ".join(str(p.pid) for p in processes))
     try:
+        _wait_for(processes)
+    except KeyboardInterrupt:  # Ctrl-C reached the workers too; a SIGTERM to this process alone did not
         for process in processes:
-            process.join()
-    except KeyboardInterrupt:  # the workers got the same Ctrl-C: they record their trials as failed and end
+            if process.is_alive():
+                process.terminate()  # SIGTERM: a worker already stopping ignores it
         for process in processes:
             process.join()
         raise
     return [process.exitcode for process in processes]
 
 
+def _wait_for(processes: list[multiprocessing.process.BaseProcess]) -> None:
+    """Wait for the workers to end, checking every second for a stop signal this process got."""
+    while alive := [process.sentinel for process in processes if process.is_alive()]:
+        multiprocessing.connection.wait(alive, timeout=1.0)
+        stop_if_signalled()
+    for process in processes:
+        process.join()
+
+
 def _worker_main(plan: SweepPlan, worker_index: int, workers: int) -> None:
     """The entry point of a spawned worker process."""
     from sweeplab.cli.common import register_resolvers  # noqa: PLC0415 (a fresh interpreter)
 
+    stop_cleanly_on_signals()
     register_resolvers()
     configure_sweep_logging(plan.study_dir / LOG_FILE, worker=worker_index)
     _share_cpu_threads(workers)

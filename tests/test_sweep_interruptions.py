@@ -1,0 +1,300 @@
+"""Nothing lost: a killed, interrupted or stopped sweep resumes to exactly n_trials; a broken trial never ends it."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import optuna
+import pytest
+import yaml
+from optuna.trial import FrozenTrial, TrialState
+
+from conftest import FAKE_FAST, HELPERS, REPO
+from sweeplab.cli.sweep import run as sweep_command
+from sweeplab.sweeps.interrupts import INTERRUPTED_EXIT_CODE, RESUME_HINT, InterruptOnce
+from sweeplab.sweeps.settings import load_settings
+from sweeplab.sweeps.study import FINISHED, open_storage, open_study, places_left
+
+HEARTBEAT_S = 2  # a killed trial is stale after two missed heartbeats
+STALE_AFTER_S = 2 * HEARTBEAT_S + 1
+BASE = FAKE_FAST + ["model=mlp", "evaluate_test=false"]
+LR_RANGE = {"optimizer.lr": {"type": "float", "low": 1e-3, "high": 0.1, "log": True}}
+
+
+def write_sweep(folder: Path, **settings) -> Path:
+    content = {"overrides": BASE, "space": LR_RANGE, "sampler": {"name": "random", "seed": 0},
+               "pruner": {"name": "none"}, "heartbeat_s": HEARTBEAT_S, **settings}
+    path = folder / "sweep_file.yaml"
+    path.write_text(yaml.safe_dump(content, sort_keys=False))
+    return path
+
+
+def trials_of(study_dir: Path) -> list[FrozenTrial]:
+    storage = f"sqlite:///{study_dir / 'study.db'}"
+    return optuna.load_study(study_name="sweep_file", storage=storage).get_trials()
+
+
+def in_state(trials: list[FrozenTrial], *states: TrialState) -> list[FrozenTrial]:
+    return [t for t in trials if t.state in states]
+
+
+class SweepProcess:
+    """``python sweep.py ...`` in its own process group, its output in files (a full pipe would block it)."""
+
+    def __init__(self, source: Path, study_dir: Path, log_name: str, *extra: str) -> None:
+        self.out, self.err = study_dir.parent / f"{log_name}.out", study_dir.parent / f"{log_name}.err"
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1",
+               "PYTHONPATH": os.pathsep.join(filter(None, [str(HELPERS), os.environ.get("PYTHONPATH")]))}
+        with open(self.out, "w") as out, open(self.err, "w") as err:
+            self.process = subprocess.Popen(
+                [sys.executable, str(REPO / "sweep.py"), f"sweep={source}", f"sweep.dir={study_dir}", *extra],
+                cwd=study_dir.parent, env=env, stdout=out, stderr=err, start_new_session=True,
+            )
+
+    def wait_until(self, condition: Callable[[], bool], what: str, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while not condition():
+            ended = self.process.poll()
+            assert ended is None, f"sweep ended (exit {ended}) before {what}:\n{self.stderr()[-3000:]}"
+            assert time.monotonic() < deadline, f"no {what} after {timeout}s:\n{self.stderr()[-3000:]}"
+            time.sleep(0.05)
+
+    def finish(self, timeout: float = 300) -> int:
+        try:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            raise
+
+    def stdout(self) -> str:
+        return self.out.read_text()
+
+    def stderr(self) -> str:
+        return self.err.read_text()
+
+    def kill_if_running(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+
+@pytest.fixture
+def launch():
+    """Start ``sweep.py`` processes; any still running when the test ends (a failed test) are killed."""
+    launched: list[SweepProcess] = []
+
+    def start(source: Path, study_dir: Path, log_name: str, *extra: str) -> SweepProcess:
+        launched.append(SweepProcess(source, study_dir, log_name, *extra))
+        return launched[-1]
+
+    yield start
+    for sweep in launched:
+        sweep.kill_if_running()
+
+
+def started(study_dir: Path, number: int) -> Callable[[], bool]:
+    """True once trial ``number`` runs: its config is written when it starts."""
+    return lambda: (study_dir / f"trial_{number:04d}" / ".hydra" / "config.yaml").is_file()
+
+
+def training(study_dir: Path, number: int) -> Callable[[], bool]:
+    """True once trial ``number`` trains: ``fit`` writes the model summary just before ``trainer.fit``."""
+    return lambda: (study_dir / f"trial_{number:04d}" / "model_summary.txt").is_file()
+
+
+def assert_no_process_left(group: int, timeout: float = 10) -> None:
+    """No process of the sweep's group is left (multiprocessing's resource tracker takes a moment to end)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(group, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    os.killpg(group, signal.SIGKILL)
+    pytest.fail(f"processes of the sweep's group {group} were still running {timeout}s after it ended")
+
+
+def assert_n_finished_in_their_own_folders(study_dir: Path, n_trials: int) -> list[FrozenTrial]:
+    trials = trials_of(study_dir)
+    finished = in_state(trials, *FINISHED)
+    assert len(finished) == n_trials
+    assert not in_state(trials, TrialState.RUNNING, TrialState.WAITING)
+    folders = [Path(t.user_attrs["dir"]) for t in finished]
+    assert len(set(folders)) == n_trials
+    for trial, folder in zip(finished, folders):
+        assert folder == study_dir / f"trial_{trial.number:04d}"
+        assert json.loads((folder / "results.json").read_text())["status"] in ("completed", "pruned")
+    started_trials = {f"trial_{t.number:04d}" for t in trials if t.datetime_start is not None}
+    assert {p.name for p in study_dir.glob("trial_*")} == started_trials  # one folder per trial that ran, no other
+    return trials
+
+
+def retry_of(trials: list[FrozenTrial], original: FrozenTrial) -> FrozenTrial:
+    retries = [t for t in trials if t.system_attrs.get("failed_trial") == original.number]
+    assert len(retries) == 1, f"trial {original.number} retried {len(retries)} times"
+    assert retries[0].params == original.params and retries[0].number > original.number
+    return retries[0]
+
+
+# --- kill -9, Ctrl-C, SIGTERM ---------------------------------------------------------------
+def test_the_first_stop_signal_interrupts_and_repeats_are_ignored():
+    handler = InterruptOnce()
+    with pytest.raises(KeyboardInterrupt, match="stopped by SIGTERM"):
+        handler(signal.SIGTERM, None)
+    assert handler(signal.SIGINT, None) is None and handler(signal.SIGTERM, None) is None
+    assert handler.received == "SIGTERM"
+
+
+def test_a_sweep_killed_during_a_trial_resumes_to_exactly_n_trials(tmp_path, launch):
+    source, study_dir = write_sweep(tmp_path, n_trials=6), tmp_path / "study"
+    first = launch(source, study_dir, "first")
+    first.wait_until(started(study_dir, 2), "trial 2")
+    os.killpg(first.process.pid, signal.SIGKILL)
+    assert first.finish() == -signal.SIGKILL
+    killed = in_state(trials_of(study_dir), TrialState.RUNNING)
+    assert [t.number for t in killed] == [2], "the kill must hit trial 2 while it runs"
+    assert len(in_state(trials_of(study_dir), *FINISHED)) == 2
+    time.sleep(STALE_AFTER_S)  # the killed trial's heartbeat goes stale
+
+    again = launch(source, study_dir, "again")
+    assert again.finish() == 0, again.stderr()[-3000:]
+    assert "6 of 6 trials finished" in again.stdout()
+    trials = assert_n_finished_in_their_own_folders(study_dir, 6)
+    dead = next(t for t in trials if t.number == 2)
+    assert dead.state == TrialState.FAIL
+    assert not (study_dir / "trial_0002" / "results.json").exists()
+    assert retry_of(trials, dead).state in FINISHED
+    assert [t.number for t in in_state(trials, TrialState.FAIL)] == [2]
+
+
+def test_ctrl_c_and_sigterm_stop_cleanly_and_the_same_command_completes_the_study(tmp_path, launch):
+    source, study_dir = write_sweep(tmp_path, n_trials=3), tmp_path / "study"
+    ctrl_c = launch(source, study_dir, "ctrl_c")
+    ctrl_c.wait_until(training(study_dir, 1), "trial 1")
+    os.killpg(ctrl_c.process.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
+    assert ctrl_c.finish() == INTERRUPTED_EXIT_CODE, ctrl_c.stderr()[-3000:]
+    assert ctrl_c.stderr().strip().splitlines()[-1] == RESUME_HINT
+    assert "Traceback" not in ctrl_c.stderr()  # a stop is no crash
+    trials = trials_of(study_dir)
+    interrupted = next(t for t in trials if t.number == 1)
+    assert interrupted.state == TrialState.FAIL and interrupted.user_attrs["status"] == "interrupted"
+    assert "SIGINT" in interrupted.user_attrs["error"]
+    assert json.loads((study_dir / "trial_0001" / "results.json").read_text())["status"] == "interrupted"
+    retry = retry_of(trials, interrupted)
+    assert retry.state == TrialState.WAITING and retry.number == 2
+
+    sigterm = launch(source, study_dir, "sigterm")
+    sigterm.wait_until(training(study_dir, 2), "the retry of trial 1")
+    os.kill(sigterm.process.pid, signal.SIGTERM)  # to the process only, as `kill PID` does
+    assert sigterm.finish() == INTERRUPTED_EXIT_CODE, sigterm.stderr()[-3000:]
+    assert sigterm.stderr().strip().splitlines()[-1] == RESUME_HINT
+    stopped = next(t for t in trials_of(study_dir) if t.number == 2)
+    assert stopped.state == TrialState.FAIL and "SIGTERM" in stopped.user_attrs["error"]
+
+    resumed = launch(source, study_dir, "resumed")
+    assert resumed.finish() == 0, resumed.stderr()[-3000:]
+    assert "3 of 3 trials finished" in resumed.stdout()
+    trials = assert_n_finished_in_their_own_folders(study_dir, 3)
+    assert [t.number for t in in_state(trials, TrialState.FAIL)] == [1, 2]
+    assert_no_process_left(resumed.process.pid)
+
+
+@pytest.mark.slow  # two spawned workers: ~30 s more on two cores
+def test_sigterm_to_the_main_process_stops_its_workers_too(tmp_path, launch):
+    source, study_dir = write_sweep(tmp_path, n_trials=4), tmp_path / "study"
+    sweep = launch(source, study_dir, "workers", "sweep.workers=2")
+    sweep.wait_until(lambda: training(study_dir, 0)() and training(study_dir, 1)(), "two trials training")
+    os.kill(sweep.process.pid, signal.SIGTERM)
+    assert sweep.finish(timeout=120) == INTERRUPTED_EXIT_CODE, sweep.stderr()[-3000:]
+    assert RESUME_HINT in sweep.stderr()
+    assert_no_process_left(sweep.process.pid)
+    trials = trials_of(study_dir)
+    assert not in_state(trials, TrialState.RUNNING)
+    stopped = in_state(trials, TrialState.FAIL)
+    assert stopped and all("SIGTERM" in t.user_attrs["error"] for t in stopped)
+    assert len(in_state(trials, TrialState.WAITING)) == len(stopped)  # each queued to run again
+
+
+def test_opening_the_study_fails_a_dead_trial_so_that_it_holds_no_place(tmp_path):
+    settings = load_settings(write_sweep(tmp_path, n_trials=2, heartbeat_s=1))
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    study = open_study(settings, url)
+    study.tell(study.ask(), 0.5)
+    dead = study.ask()
+    open_storage(url, heartbeat_s=1).record_heartbeat(dead._trial_id)  # its one heartbeat, then its worker died
+    assert places_left(study, settings.n_trials) == 0  # the dead trial still counts as running
+    time.sleep(2 * 1 + 0.5)
+    reopened = open_study(settings, url)
+    trials = reopened.get_trials()
+    assert trials[dead.number].state == TrialState.FAIL
+    assert [t.state for t in trials if t.system_attrs.get("failed_trial") == dead.number] == [TrialState.WAITING]
+    assert places_left(reopened, settings.n_trials) == 1
+
+
+# --- trials that break -----------------------------------------------------------------------
+def test_a_diverging_trial_fails_with_its_reason_and_the_sweep_completes(tmp_path):
+    space = {"optimizer.lr": {"type": "categorical", "choices": [1e6, 0.01]}}
+    seeded = {"name": "random", "seed": 3}  # its first pick is 1e6, then 0.01 twice (Optuna 5's RandomSampler)
+    source = write_sweep(tmp_path, overrides=BASE + ["optimizer=sgd"], space=space, sampler=seeded, n_trials=2,
+                         max_failures=10)
+    study_dir = tmp_path / "study"
+    assert sweep_command([f"sweep={source}", f"sweep.dir={study_dir}"]) == 0
+    trials = assert_n_finished_in_their_own_folders(study_dir, 2)
+    diverged = in_state(trials, TrialState.FAIL)
+    assert diverged, "the seeded sampler is expected to try lr=1e6 (choose another seed if Optuna's changed)"
+    assert {t.params["optimizer.lr"] for t in diverged} == {1e6}
+    assert {t.params["optimizer.lr"] for t in in_state(trials, TrialState.COMPLETE)} == {0.01}
+    rows = {int(row["number"]): row for row in csv.DictReader(open(study_dir / "trials.csv"))}
+    for trial in diverged:
+        assert trial.user_attrs["status"] == "diverged" and "training loss became" in trial.user_attrs["error"]
+        results = json.loads((study_dir / f"trial_{trial.number:04d}" / "results.json").read_text())
+        assert results["status"] == "diverged" and results["epochs_run"] == 0  # stopped inside the first epoch
+        assert results["error"] in trial.user_attrs["error"]
+        assert rows[trial.number]["state"] == "FAIL" and rows[trial.number]["status"] == "diverged"
+        assert "training loss became" in rows[trial.number]["error"]
+
+
+FAULTY_CALLBACK = '''
+from pathlib import Path
+
+from lightning.pytorch.callbacks import Callback
+
+
+class FailOnce(Callback):
+    """Raise when first built; the marker file makes later trials build fine."""
+
+    def __init__(self, marker: str) -> None:
+        if not Path(marker).exists():
+            Path(marker).touch()
+            raise RuntimeError("deliberate failure while building the trainer")
+'''
+
+
+def test_an_exception_in_one_trial_keeps_its_traceback_and_the_sweep_goes_on(tmp_path, monkeypatch):
+    (tmp_path / "faulty_callbacks.py").write_text(FAULTY_CALLBACK)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    breaking = ["+callbacks.faulty._target_=faulty_callbacks.FailOnce",
+                f"+callbacks.faulty.marker={tmp_path / 'failed_once'}"]
+    source = write_sweep(tmp_path, overrides=BASE + breaking, n_trials=2)
+    study_dir = tmp_path / "study"
+    assert sweep_command([f"sweep={source}", f"sweep.dir={study_dir}"]) == 0
+    trials = assert_n_finished_in_their_own_folders(study_dir, 2)
+    assert [t.state for t in trials] == [TrialState.FAIL, TrialState.COMPLETE, TrialState.COMPLETE]
+    failed = trials[0]
+    assert failed.user_attrs["status"] == "failed"
+    assert "deliberate failure while building the trainer" in failed.user_attrs["error"]
+    traceback = (study_dir / "trial_0000" / "error.txt").read_text()  # it broke before fit's training loop
+    assert traceback.startswith("Traceback (most recent call last):")
+    assert "faulty_callbacks.py" in traceback and "RuntimeError: deliberate failure while building" in traceback
+    assert traceback.strip().splitlines()[-1] in failed.user_attrs["error"]
+    assert not (study_dir / "trial_0000" / "results.json").exists()  # nothing claims a result
+    assert "2 complete, 0 pruned, 1 failed" in (study_dir / "report.md").read_text()
