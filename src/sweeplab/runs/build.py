@@ -8,7 +8,7 @@ from pathlib import Path
 
 import lightning.pytorch as pl
 from hydra.utils import instantiate
-from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint, ProgressBar
 from omegaconf import DictConfig, OmegaConf
 
 from sweeplab.data.datamodule import InMemoryDataModule
@@ -89,8 +89,8 @@ def build_trainer(cfg: DictConfig, run_dir: Path, extra_callbacks: Sequence[Call
     if show_progress == "auto":
         show_progress = sys.stderr.isatty()
     callbacks = build_callbacks(cfg, run_dir) + list(extra_callbacks)
-    if not show_progress:
-        callbacks.append(EpochLog())
+    if not show_progress:  # Lightning refuses a progress bar callback when the bar is off
+        callbacks = [cb for cb in callbacks if not isinstance(cb, ProgressBar)] + [EpochLog()]
     return instantiate(
         cfg.trainer,
         default_root_dir=str(run_dir),

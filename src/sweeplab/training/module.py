@@ -17,6 +17,7 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionM
 
 from sweeplab.errors import TrainingDiverged
 from sweeplab.training.rng import capture_rng_state, restore_rng_state
+from sweeplab.training.running_totals import RunningTotals
 
 ModelFactory = Callable[..., nn.Module]
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
@@ -73,9 +74,10 @@ class ClassifierModule(pl.LightningModule):
         self.memory_format = torch.contiguous_format
         if compile_model:
             self.model.compile()
-        self.train_loss, self.val_loss, self.test_loss = (MeanMetric(nan_strategy="disable") for _ in range(3))
-        self.train_acc, self.val_acc, self.test_acc = (
-            MulticlassAccuracy(num_classes, average="micro", validate_args=False) for _ in range(3)
+        self.train_totals = RunningTotals()
+        self.val_loss, self.test_loss = (MeanMetric(nan_strategy="disable") for _ in range(2))
+        self.val_acc, self.test_acc = (
+            MulticlassAccuracy(num_classes, average="micro", validate_args=False) for _ in range(2)
         )
         self.val_confusion = MulticlassConfusionMatrix(num_classes, validate_args=False)
         self.test_confusion = MulticlassConfusionMatrix(num_classes, validate_args=False)
@@ -113,8 +115,7 @@ class ClassifierModule(pl.LightningModule):
         loss = F.cross_entropy(logits, labels)
         if batch_idx % self.finite_check_every == 0 and not torch.isfinite(loss):
             raise TrainingDiverged(f"training loss became {loss.item()} at epoch {self.current_epoch}, step {self.global_step}")
-        self.train_loss.update(loss.detach(), len(labels))
-        self.train_acc.update(logits.detach(), labels)
+        self.train_totals.update(loss, logits, labels)
         return loss
 
     def _evaluate(self, batch, loss_metric, acc_metric, confusion):
@@ -171,7 +172,11 @@ class ClassifierModule(pl.LightningModule):
         Done as soon as validation ends (or at the end of an epoch without one), so
         the checkpoint saved after it, whichever hook saves it, holds this epoch's row.
         """
-        row = {"epoch": self.current_epoch + 1, **self._log_epoch("train", self.train_loss, self.train_acc)}
+        means = self.train_totals.means(lambda t: self.trainer.strategy.reduce(t, reduce_op="sum"))
+        self.train_totals.reset()
+        train = {"train_loss": means["loss"], "train_acc": means["acc"]}
+        self.log_dict(train)
+        row = {"epoch": self.current_epoch + 1, **{key: float(value) for key, value in train.items()}}
         self.log("lr", self._epoch_lr)
         row.update(val_row, lr=self._epoch_lr, epoch_s=round(time.perf_counter() - self._epoch_started, 3))
         self.history.append(row)
