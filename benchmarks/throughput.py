@@ -16,6 +16,7 @@ the table shows the median training images per second and the ratios c/a and c/b
 
     python benchmarks/throughput.py --quick            # LeNet-5 on real MNIST, small ResNet on CIFAR-shaped data
     python benchmarks/throughput.py --data-dir DIR     # where MNIST lives (default: $DATA_DIR or ../shared/data/mnist-10k)
+    python benchmarks/throughput.py --quick --batch-sizes 64 --only lenet_mnist
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from lightning.pytorch.callbacks import Callback
 from torch.utils.data import DataLoader, Subset, TensorDataset
 
 from sweeplab.cli.common import CONFIG_DIR, register_resolvers
+from sweeplab.runs.files import write_text_atomic
 from sweeplab.runs.build import build_datamodule, build_module, build_trainer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -155,10 +157,10 @@ def time_sweeplab(cfg, datamodule, epochs: int, run_dir: Path) -> list[float]:
     return timer.seconds[1:]
 
 
-def measure(workload: Workload, args) -> dict:
+def measure(workload: Workload, batch_size: int, args) -> dict:
     overrides = workload.overrides + [
         f"trainer.max_epochs={args.epochs + 1}", "early_stopping.patience=1000",
-        f"data.batch_size={args.batch_size}", "logger=tensorboard", f"progress_bar={args.progress_bar}",
+        f"data.batch_size={batch_size}", "logger=tensorboard", f"progress_bar={args.progress_bar}",
     ]
     cfg = compose_config(overrides)
     datamodule = build_datamodule(cfg)
@@ -170,23 +172,28 @@ def measure(workload: Workload, args) -> dict:
     for repeat in range(args.repeats):
         per_epoch["a"] += time_plain_loop(cfg, datamodule, args.epochs)
         per_epoch["b"] += time_tutorial_loop(cfg, datamodule, dataset, args.epochs)
-        per_epoch["c"] += time_sweeplab(cfg, datamodule, args.epochs, Path(args.out) / f"{workload.name}_{repeat}")
-        print(f"  {workload.name} repeat {repeat + 1}/{args.repeats}: "
+        per_epoch["c"] += time_sweeplab(cfg, datamodule, args.epochs,
+                                        Path(args.out) / f"{workload.name}_{batch_size}_{repeat}")
+        print(f"  {workload.name} batch {batch_size} repeat {repeat + 1}/{args.repeats}: "
               + ", ".join(f"{k} {n_images / statistics.median(v):,.0f} img/s" for k, v in per_epoch.items()),
               file=sys.stderr, flush=True)
     rate = {k: n_images / statistics.median(v) for k, v in per_epoch.items()}
-    return {"workload": workload.name, "images": n_images, "batch": args.batch_size, **rate,
+    return {"workload": workload.name, "images": n_images, "batch": batch_size, **rate,
             "c/a": rate["c"] / rate["a"], "c/b": rate["c"] / rate["b"]}
 
 
-def print_table(rows: list[dict]) -> None:
-    print(f"\nmachine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-          f"torch {torch.__version__}, {torch.get_num_threads()} threads")
-    print("| workload | train images | batch | (a) plain loop img/s | (b) DataLoader img/s | (c) sweeplab img/s | c/a | c/b |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+def table(rows: list[dict]) -> str:
+    lines = [
+        f"machine: {platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads; median of the timed epochs",
+        "",
+        "| workload | train images | batch | (a) plain loop img/s | (b) DataLoader img/s | (c) sweeplab img/s | c/a | c/b |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in rows:
-        print(f"| {r['workload']} | {r['images']:,} | {r['batch']} | {r['a']:,.0f} | {r['b']:,.0f} | {r['c']:,.0f} "
-              f"| {r['c/a']:.2f} | {r['c/b']:.2f} |")
+        lines.append(f"| {r['workload']} | {r['images']:,} | {r['batch']} | {r['a']:,.0f} | {r['b']:,.0f} | {r['c']:,.0f} "
+                     f"| {r['c/a']:.2f} | {r['c/b']:.2f} |")
+    return "\n".join(lines) + "\n"
 
 
 def main() -> None:
@@ -195,10 +202,12 @@ def main() -> None:
     parser.add_argument("--data-dir", default=os.environ.get("DATA_DIR", str(REPO.parent / "shared/data/mnist-10k")))
     parser.add_argument("--epochs", type=int, default=None, help="timed epochs per repeat")
     parser.add_argument("--repeats", type=int, default=None)
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[64, 128],
+                        help="measure each workload at each batch size (per-step overhead weighs more at small ones)")
     parser.add_argument("--progress-bar", default="true", help="include the progress bar in (c)")
     parser.add_argument("--only", choices=["lenet_mnist", "resnet_cifar"], default=None)
     parser.add_argument("--out", default="outputs/benchmarks/throughput")
+    parser.add_argument("--table", default="benchmarks/results/throughput.md", help="also write the table here ('' to skip)")
     args = parser.parse_args()
     args.epochs = args.epochs or (1 if args.quick else 3)
     args.repeats = args.repeats or (3 if args.quick else 5)
@@ -211,8 +220,11 @@ def main() -> None:
         Workload("resnet_cifar", ["model=resnet", "model.width_divisor=8", "data=fake", "data.channels=3", "data.size=32",
                                   f"data.num_samples={1000 if args.quick else 4000}"], pil_tutorial_dataset),
     ]
-    rows = [measure(w, args) for w in workloads if args.only in (None, w.name)]
-    print_table(rows)
+    rows = [measure(w, batch, args) for w in workloads if args.only in (None, w.name) for batch in args.batch_sizes]
+    text = table(rows)
+    print(text)
+    if args.table:
+        write_text_atomic(args.table, text)
 
 
 if __name__ == "__main__":
