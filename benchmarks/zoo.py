@@ -95,10 +95,10 @@ def main() -> None:
             r = rows[-1]
             print(f"{name}: {r['params']:,} params, {r['s_per_epoch']:.1f} s/epoch, test_acc {r['test_acc']:.4f}",
                   file=sys.stderr, flush=True)
-    text = table(rows, args)
-    print(text)
-    write_text_atomic(args.out, text)
-    write_json_atomic(Path(args.out).with_suffix(".json"), rows)
+            # rewrite the table after every model: an interrupted run keeps what it measured
+            write_text_atomic(args.out, table(rows, args))
+            write_json_atomic(Path(args.out).with_suffix(".json"), rows)
+    print(table(rows, args))
 
 
 if __name__ == "__main__":
