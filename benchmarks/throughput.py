@@ -33,11 +33,11 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 import torchvision
-from hydra import compose, initialize_config_dir
 from lightning.pytorch.callbacks import Callback
 from torch.utils.data import DataLoader, Subset, TensorDataset
 
 from sweeplab.cli.common import CONFIG_DIR, register_resolvers
+from sweeplab.config.preflight import compose_checked
 from sweeplab.runs.files import write_text_atomic
 from sweeplab.runs.build import build_datamodule, build_module, build_trainer
 
@@ -65,11 +65,6 @@ class EpochTimer(Callback):
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         self.seconds.append(self._last - self._start)
-
-
-def compose_config(overrides: list[str]):
-    with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
-        return compose("train", overrides=overrides)
 
 
 # --- (a) the floor: a bare loop over in-memory tensors --------------------------------
@@ -162,7 +157,7 @@ def measure(workload: Workload, batch_size: int, args) -> dict:
         f"trainer.max_epochs={args.epochs + 1}", "early_stopping.patience=1000",
         f"data.batch_size={batch_size}", "logger=tensorboard", f"progress_bar={args.progress_bar}",
     ]
-    cfg = compose_config(overrides)
+    cfg = compose_checked(CONFIG_DIR, "train", overrides)
     datamodule = build_datamodule(cfg)
     datamodule.prepare_data()
     datamodule.setup("fit")

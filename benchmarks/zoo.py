@@ -20,9 +20,9 @@ import tempfile
 from pathlib import Path
 
 import torch
-from hydra import compose, initialize_config_dir
 
 from sweeplab.cli.common import CONFIG_DIR, register_resolvers
+from sweeplab.config.preflight import compose_checked
 from sweeplab.runs.files import write_json_atomic, write_text_atomic
 from sweeplab.runs.fit import fit
 
@@ -52,8 +52,7 @@ def train(name: str, args, out_root: Path) -> dict:
         f"trainer.max_epochs={args.epochs}", f"early_stopping.patience={args.epochs + 1}",
         f"seed={args.seed}", "logger=csv", "progress_bar=false",
     ]
-    with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
-        cfg = compose("train", overrides=overrides)
+    cfg = compose_checked(CONFIG_DIR, "train", overrides)
     results = fit(cfg, out_root / name)
     seconds_per_epoch = sum(row["epoch_s"] for row in results["history"]) / results["epochs_run"]
     return {

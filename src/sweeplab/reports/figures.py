@@ -8,13 +8,13 @@ freed like any other object once it goes out of scope.
 from __future__ import annotations
 
 import io
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+
+from sweeplab.runs.files import write_bytes_atomic
 
 DPI = 100
 
@@ -44,19 +44,7 @@ def png_bytes(rgb: np.ndarray) -> bytes:
 def save_png(figure_or_rgb: Figure | np.ndarray, path: str | Path) -> Path:
     """Write a figure (or an already rendered image) as a PNG; a kill never leaves half a file.
 
-    The bytes go to a temporary file in the same folder that is then renamed over
-    ``path``, as :func:`sweeplab.runs.files.write_text_atomic` does for text.
+    Written with :func:`sweeplab.runs.files.write_bytes_atomic` (temporary file, then rename).
     """
     rgb = render_rgb(figure_or_rgb) if isinstance(figure_or_rgb, Figure) else figure_or_rgb
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(png_bytes(rgb))
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_bytes_atomic(path, png_bytes(rgb))
