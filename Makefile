@@ -30,6 +30,8 @@ test-all: install
 
 bench: install  ## the quick benchmarks (see benchmarks/)
 	$(PY) benchmarks/throughput.py --quick
+	$(PY) benchmarks/sweep_efficiency.py --quick
+	$(PY) benchmarks/memory_layout.py
 
 clean:
 	rm -rf $(VENV) outputs .pytest_cache

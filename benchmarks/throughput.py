@@ -8,11 +8,14 @@ optimizer and number of epochs, it times:
   (b) the tutorial pipeline: torchvision dataset + DataLoader with ToTensor and
       Normalize applied per sample (what users would write instead),
   (c) sweeplab's own training path (the Lightning Trainer built by
-      sweeplab.runs.build, with its callbacks, metrics, logging and progress bar).
+      sweeplab.runs.build, with its callbacks, metrics, logging and progress bar),
+  (a') the loop (a) again, in the memory layout sweeplab chose (channels-last for
+      convolutional models), so that c/a' is sweeplab's per-step overhead alone.
 
-Each is warmed up for one epoch, then timed over several repeats run in turn
-(a, b, c, a, b, c, ...) so that load on a shared machine hits all three alike;
-the table shows the median training images per second and the ratios c/a and c/b.
+They take turns epoch by epoch in one process (c, a, a', b, c, ...), so load on a
+shared machine hits all of them alike. The first epoch of each warms up. Every
+timed epoch is cut into windows of 20 steps; the table shows the median images per
+second over those windows (the repeats) and the ratios c/a, c/a' and c/b.
 
     python benchmarks/throughput.py --quick            # LeNet-5 on real MNIST, small ResNet on CIFAR-shaped data
     python benchmarks/throughput.py --data-dir DIR     # where MNIST lives (default: $DATA_DIR or ../shared/data/mnist-10k)
@@ -30,11 +33,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import lightning.pytorch as pl
 import torch
 import torch.nn.functional as F
 import torchvision
 from lightning.pytorch.callbacks import Callback
-from torch.utils.data import DataLoader, Subset, TensorDataset
+from torch.utils.data import DataLoader, Subset
 
 from sweeplab.cli.common import CONFIG_DIR, register_resolvers
 from sweeplab.config.preflight import compose_checked
@@ -51,43 +55,66 @@ class Workload:
     tutorial_dataset: callable  # (datamodule) -> torch Dataset yielding (tensor, label) per sample
 
 
-class EpochTimer(Callback):
-    """Wall time of each training epoch, from its start to the end of its last batch (validation excluded)."""
+WINDOW = 20  # steps per timed window: one progress-bar redraw (refresh_rate 20) in each
+
+
+class EpochMarks:
+    """When each batch of one epoch started, and when the epoch's last batch ended."""
 
     def __init__(self) -> None:
-        self.seconds: list[float] = []
+        self.times: list[float] = []
+        self.sizes: list[int] = []
 
-    def on_train_epoch_start(self, trainer, pl_module) -> None:
-        self._start = time.perf_counter()
+    def batch_starts(self, size: int) -> None:
+        self.times.append(time.perf_counter())
+        self.sizes.append(size)
 
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        self._last = time.perf_counter()
+    def ends(self) -> None:
+        self.times.append(time.perf_counter())
 
-    def on_train_epoch_end(self, trainer, pl_module) -> None:
-        self.seconds.append(self._last - self._start)
+    def window_rates(self, batch_size: int) -> list[float]:
+        """Images per second over consecutive windows of ``WINDOW`` full batches.
+
+        Windows a few hundred milliseconds long keep what happens every few steps (a
+        progress-bar redraw, a logging step) inside the measure, while the median over
+        them drops the windows a burst of load on a shared machine landed in.
+        """
+        full = [i for i, size in enumerate(self.sizes) if size == batch_size]
+        n = len(full)
+        window = max(1, min(WINDOW, n))
+        return [window * batch_size / (self.times[start + window] - self.times[start]) for start in range(0, n - window + 1, window)]
 
 
 # --- (a) the floor: a bare loop over in-memory tensors --------------------------------
-def time_plain_loop(cfg, datamodule, epochs: int) -> list[float]:
-    torch.manual_seed(cfg.seed)
-    module = build_module(cfg, datamodule)
-    model, optimizer = module.model, module.optimizer_factory(module.model.parameters())
-    images = datamodule.pool_images[datamodule.train_indices]
-    labels = datamodule.pool_labels[datamodule.train_indices]
-    batch = datamodule.batch_size
-    seconds = []
-    model.train()
-    for _ in range(epochs + 1):  # the first epoch warms up
-        start = time.perf_counter()
-        order = torch.randperm(len(labels))
-        for i in range(0, len(labels), batch):
-            idx = order[i : i + batch]
-            loss = F.cross_entropy(model(images[idx]), labels[idx])
-            optimizer.zero_grad(set_to_none=True)
+class PlainLoop:
+    """One epoch at a time of the shortest correct PyTorch training loop.
+
+    ``memory_format``: the layout of the weights and batches; the plain loop a user
+    writes keeps PyTorch's default (NCHW), (a') copies the one sweeplab chose.
+    """
+
+    def __init__(self, cfg, datamodule, memory_format: torch.memory_format = torch.contiguous_format) -> None:
+        torch.manual_seed(cfg.seed)
+        module = build_module(cfg, datamodule)
+        self.model = module.model.to(memory_format=memory_format)
+        self.optimizer = module.optimizer_factory(self.model.parameters())
+        self.images = datamodule.pool_images[datamodule.train_indices].contiguous(memory_format=memory_format)
+        self.labels = datamodule.pool_labels[datamodule.train_indices]
+        self.batch = datamodule.batch_size
+
+    def epoch(self) -> "EpochMarks":
+        self.model.train()
+        marks = EpochMarks()
+        order = torch.randperm(len(self.labels))
+        for i in range(0, len(self.labels), self.batch):
+            idx = order[i : i + self.batch]
+            marks.batch_starts(len(idx))
+            loss = F.cross_entropy(self.model(self.images[idx]), self.labels[idx])
+            self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            optimizer.step()
-        seconds.append(time.perf_counter() - start)
-    return seconds[1:]
+            self.optimizer.step()
+        marks.ends()
+        return marks
 
 
 # --- (b) the tutorial pipeline: per-sample transforms in a DataLoader ----------------
@@ -122,34 +149,72 @@ def pil_tutorial_dataset(datamodule):
     return PerSample()
 
 
-def time_tutorial_loop(cfg, datamodule, dataset, epochs: int) -> list[float]:
-    torch.manual_seed(cfg.seed)
-    module = build_module(cfg, datamodule)
-    model, optimizer = module.model, module.optimizer_factory(module.model.parameters())
-    loader = DataLoader(dataset, batch_size=datamodule.batch_size, shuffle=True, num_workers=0)
-    seconds = []
-    model.train()
-    for _ in range(epochs + 1):
-        start = time.perf_counter()
-        for images, labels in loader:
-            loss = F.cross_entropy(model(images), labels)
-            optimizer.zero_grad(set_to_none=True)
+class TutorialLoop:
+    """One epoch at a time of the tutorial loop: a DataLoader transforming every sample."""
+
+    def __init__(self, cfg, datamodule, dataset) -> None:
+        torch.manual_seed(cfg.seed)
+        module = build_module(cfg, datamodule)
+        self.model, self.optimizer = module.model, module.optimizer_factory(module.model.parameters())
+        self.loader = DataLoader(dataset, batch_size=datamodule.batch_size, shuffle=True, num_workers=0)
+
+    def epoch(self) -> "EpochMarks":
+        self.model.train()
+        marks = EpochMarks()
+        marks.batch_starts(0)  # the loader's fetch of the first batch counts as that batch's time
+        for images, labels in self.loader:
+            marks.sizes[-1] = len(labels)
+            loss = F.cross_entropy(self.model(images), labels)
+            self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            optimizer.step()
-        seconds.append(time.perf_counter() - start)
-    return seconds[1:]
+            self.optimizer.step()
+            marks.batch_starts(0)
+        marks.times.pop(), marks.sizes.pop()
+        marks.ends()
+        return marks
 
 
-# --- (c) sweeplab ---------------------------------------------------------------------
-def time_sweeplab(cfg, datamodule, epochs: int, run_dir: Path) -> list[float]:
-    import lightning.pytorch as pl
+# --- (c) sweeplab, with (a) and (b) run between its epochs ---------------------------
+class Interleave(Callback):
+    """Times each sweeplab training epoch, then runs one epoch of every baseline.
 
-    pl.seed_everything(cfg.seed, verbose=False)
-    module = build_module(cfg, datamodule)
-    timer = EpochTimer()
-    trainer = build_trainer(cfg, run_dir, [timer])
-    trainer.fit(module, datamodule=datamodule)
-    return timer.seconds[1:]
+    The pipelines alternate epoch by epoch (c, a, a', b, c, a, a', b, ...; a' is ``a_same``), so a slow
+    spell on a shared machine hits all of them alike instead of one whole repeat.
+    sweeplab's epoch runs from its start to the end of its last batch; validation and
+    checkpointing come after, untimed, like the baselines which have neither.
+
+    Args:
+        baselines: name -> factory taking the fitted LightningModule (so that a
+            baseline can copy choices sweeplab made, like the memory layout).
+    """
+
+    def __init__(self, baselines: dict) -> None:
+        self.factories = baselines
+        self.epochs: dict[str, list[EpochMarks]] = {"c": [], **{name: [] for name in baselines}}
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        self.baselines = {name: factory(pl_module) for name, factory in self.factories.items()}
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        self._marks = EpochMarks()
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        self._marks.batch_starts(len(batch[1]))
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self._last_end = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        self._marks.times.append(self._last_end)
+        self.epochs["c"].append(self._marks)
+        with torch.enable_grad():
+            for name, loop in self.baselines.items():
+                self.epochs[name].append(loop.epoch())
+
+    def rates(self, batch_size: int) -> dict[str, list[float]]:
+        """Window rates of every pipeline over all epochs but the first (the warm-up)."""
+        return {name: [rate for marks in epochs[1:] for rate in marks.window_rates(batch_size)]
+                for name, epochs in self.epochs.items()}
 
 
 def measure(workload: Workload, batch_size: int, args) -> dict:
@@ -161,42 +226,68 @@ def measure(workload: Workload, batch_size: int, args) -> dict:
     datamodule = build_datamodule(cfg)
     datamodule.prepare_data()
     datamodule.setup("fit")
-    dataset = workload.tutorial_dataset(datamodule)
     n_images = len(datamodule.train_indices)
-    per_epoch = {"a": [], "b": [], "c": []}
-    for repeat in range(args.repeats):
-        per_epoch["a"] += time_plain_loop(cfg, datamodule, args.epochs)
-        per_epoch["b"] += time_tutorial_loop(cfg, datamodule, dataset, args.epochs)
-        per_epoch["c"] += time_sweeplab(cfg, datamodule, args.epochs,
-                                        Path(args.out) / f"{workload.name}_{batch_size}_{repeat}")
-        print(f"  {workload.name} batch {batch_size} repeat {repeat + 1}/{args.repeats}: "
-              + ", ".join(f"{k} {n_images / statistics.median(v):,.0f} img/s" for k, v in per_epoch.items()),
-              file=sys.stderr, flush=True)
-    rate = {k: n_images / statistics.median(v) for k, v in per_epoch.items()}
-    return {"workload": workload.name, "images": n_images, "batch": batch_size, **rate,
-            "c/a": rate["c"] / rate["a"], "c/b": rate["c"] / rate["b"]}
+    dataset = workload.tutorial_dataset(datamodule)
+    interleave = Interleave({
+        "a": lambda module: PlainLoop(cfg, datamodule),
+        "a_same": lambda module: PlainLoop(cfg, datamodule, module.memory_format),
+        "b": lambda module: TutorialLoop(cfg, datamodule, dataset),
+    })
+    started = time.perf_counter()
+    pl.seed_everything(cfg.seed, verbose=False)
+    trainer = build_trainer(cfg, Path(args.out) / f"{workload.name}_{batch_size}", [interleave])
+    module = build_module(cfg, datamodule)
+    trainer.fit(module, datamodule=datamodule)
+    windows = interleave.rates(batch_size)
+    rate = {name: statistics.median(rates) for name, rates in windows.items()}
+    print(f"  {workload.name} batch {batch_size}: " + ", ".join(f"{k} {rate[k]:,.0f} img/s" for k in rate)
+          + f" ({len(windows['c'])} windows each, {time.perf_counter() - started:.0f} s)", file=sys.stderr, flush=True)
+    return {"workload": workload.name, "images": n_images, "batch": batch_size, "epochs": args.epochs,
+            "windows": len(windows["c"]), **rate,
+            "layout": "channels-last" if module.memory_format == torch.channels_last else "NCHW",
+            "c/a": rate["c"] / rate["a"], "c/a_same": rate["c"] / rate["a_same"], "c/b": rate["c"] / rate["b"]}
+
+
+TARGETS = {"c/a": 0.9, "c/b": 1.3}  # for LeNet-5 on MNIST on a 2-core CPU
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if line.startswith("model name")]
+        cpu = names[0] if names else cpu
+    return f"{cpu}, {os.cpu_count()} CPUs, torch {torch.__version__}, {torch.get_num_threads()} threads"
 
 
 def table(rows: list[dict]) -> str:
     lines = [
-        f"machine: {platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
-        f"{torch.get_num_threads()} threads; median of the timed epochs",
+        f"machine: {machine()}",
+        f"images per second: median over windows of up to {WINDOW} steps, from {rows[0]['epochs']} timed epochs of each "
+        "pipeline after one warm-up epoch, the pipelines taking turns epoch by epoch",
         "",
-        "| workload | train images | batch | (a) plain loop img/s | (b) DataLoader img/s | (c) sweeplab img/s | c/a | c/b |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| workload | train images | batch | sweeplab layout | (a) plain loop img/s | (a') plain loop, sweeplab's layout img/s "
+        "| (b) DataLoader img/s | (c) sweeplab img/s | c/a | c/a' | c/b |",
+        "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
-        lines.append(f"| {r['workload']} | {r['images']:,} | {r['batch']} | {r['a']:,.0f} | {r['b']:,.0f} | {r['c']:,.0f} "
-                     f"| {r['c/a']:.2f} | {r['c/b']:.2f} |")
+        lines.append(f"| {r['workload']} | {r['images']:,} | {r['batch']} | {r['layout']} | {r['a']:,.0f} | {r['a_same']:,.0f} "
+                     f"| {r['b']:,.0f} | {r['c']:,.0f} | {r['c/a']:.2f} | {r['c/a_same']:.2f} | {r['c/b']:.2f} |")
+    lines += ["", "c/a: sweeplab against the plain loop a user writes (PyTorch's default NCHW layout); "
+                  "c/a': the same loop in sweeplab's memory layout, so the ratio is sweeplab's per-step overhead alone.", ""]
+    for r in rows:
+        if r["workload"] == "lenet_mnist":
+            checks = [f"{key} {r[key]:.2f} (target >= {target}: {'met' if r[key] >= target else 'NOT met'})"
+                      for key, target in TARGETS.items()]
+            lines.append(f"LeNet-5 on MNIST, batch {r['batch']}: " + ", ".join(checks) + f"; overhead alone c/a' {r['c/a_same']:.2f}")
     return "\n".join(lines) + "\n"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="few epochs and repeats (under 5 minutes on 2 CPUs)")
+    parser.add_argument("--quick", action="store_true", help="fewer timed epochs (under 5 minutes on 2 CPUs)")
     parser.add_argument("--data-dir", default=os.environ.get("DATA_DIR", str(REPO.parent / "shared/data/mnist-10k")))
-    parser.add_argument("--epochs", type=int, default=None, help="timed epochs per repeat")
-    parser.add_argument("--repeats", type=int, default=None)
+    parser.add_argument("--epochs", type=int, default=None, help="timed epochs (repeats) of each pipeline, after one warm-up")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[64, 128],
                         help="measure each workload at each batch size (per-step overhead weighs more at small ones)")
     parser.add_argument("--progress-bar", default="true", help="include the progress bar in (c)")
@@ -204,8 +295,7 @@ def main() -> None:
     parser.add_argument("--out", default="outputs/benchmarks/throughput")
     parser.add_argument("--table", default="benchmarks/results/throughput.md", help="also write the table here ('' to skip)")
     args = parser.parse_args()
-    args.epochs = args.epochs or (1 if args.quick else 3)
-    args.repeats = args.repeats or (3 if args.quick else 5)
+    args.epochs = args.epochs or (6 if args.quick else 12)
     register_resolvers()
     if not (Path(args.data_dir) / "MNIST" / "raw").is_dir():
         parser.error(f"--data-dir {args.data_dir!r} holds no MNIST/raw folder")

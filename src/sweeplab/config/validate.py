@@ -51,6 +51,13 @@ RULES: tuple[Rule, ...] = (
     Rule("data.size", lambda v: _is_int(v) and v >= 4, "an integer >= 4"),
     Rule("model.dropout", lambda v: _is_number(v) and 0 <= v < 1, "a number in [0, 1)"),
     Rule("trainer.max_epochs", lambda v: _is_int(v) and (v >= 1 or v == -1), "an integer >= 1 (or -1 for no limit)"),
+    Rule("gradient_clip_val", lambda v: v is None or (_is_number(v) and v > 0), "null or a number > 0"),
+    # the training step runs the optimizer itself (see ClassifierModule): these two Trainer
+    # options belong to Lightning's automatic optimization
+    Rule("trainer.gradient_clip_val", lambda v: v is None,
+         "null: sweeplab clips gradients itself, set gradient_clip_val=VALUE instead"),
+    Rule("trainer.accumulate_grad_batches", lambda v: v == 1,
+         "1: gradient accumulation is not supported; raise data.batch_size instead"),
     Rule("early_stopping.patience", lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
     Rule("ckpt_path", lambda v: v is None or Path(str(v)).is_file(), "null or an existing checkpoint file"),
 )

@@ -57,6 +57,7 @@ def build_module(cfg: DictConfig, datamodule: InMemoryDataModule) -> ClassifierM
             scheduler_interval=interval,
             hparams=flat_hparams(cfg),
             finite_check_every=cfg.get("finite_check_every", 1),
+            gradient_clip_val=cfg.get("gradient_clip_val"),
             compile_model=bool(model_meta.get("compile", False)),
             channels_last=model_meta.get("channels_last", "auto"),
         )

@@ -10,7 +10,9 @@ from typing import Any
 import lightning.pytorch as pl
 import torch
 import torch.nn.functional as F
+from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.trainer.states import TrainerFn
+from lightning.pytorch.utilities.model_helpers import is_overridden
 from torch import nn
 from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix
@@ -24,6 +26,23 @@ OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
 SchedulerFactory = Callable[..., Any]
 
 MAX_MISCLASSIFIED_KEPT = 64
+CALLBACK_BACKWARD_HOOKS = ("on_before_backward", "on_after_backward")
+MODULE_BACKWARD_HOOKS = (*CALLBACK_BACKWARD_HOOKS, "backward")
+
+
+def backward_needs_lightning(trainer: pl.Trainer, module: pl.LightningModule) -> bool:
+    """Whether ``loss.backward()`` must go through Lightning's ``manual_backward``.
+
+    Lightning's backward syncs data-parallel gradients, scales fp16 losses and calls the
+    backward hooks of the module and the callbacks: four hook dispatches, about 0.3 ms per
+    step on a CPU. In one process, without a loss scaler and with none of those hooks
+    overridden, it does nothing that ``loss.backward()`` does not.
+    """
+    if trainer.world_size > 1 or getattr(trainer.precision_plugin, "scaler", None) is not None:
+        return True
+    return any(is_overridden(hook, module, pl.LightningModule) for hook in MODULE_BACKWARD_HOOKS) or any(
+        is_overridden(hook, callback, Callback) for callback in trainer.callbacks for hook in CALLBACK_BACKWARD_HOOKS
+    )
 
 
 class ClassifierModule(pl.LightningModule):
@@ -44,9 +63,9 @@ class ClassifierModule(pl.LightningModule):
             waits for the device, so a larger N keeps it busy.
         compile_model: compile the architecture with ``torch.compile`` (in place, so
             checkpoints keep the same keys).
+        gradient_clip_val: clip the gradient norm to this value before each step (None: no clipping).
         channels_last: NHWC memory layout for inputs and weights: True, False, or
-            ``"auto"`` (on GPUs, for models with convolutions, where it speeds up
-            mixed-precision kernels).
+            ``"auto"`` (for models with convolutions, on CUDA and CPU devices).
     """
 
     def __init__(
@@ -61,8 +80,15 @@ class ClassifierModule(pl.LightningModule):
         finite_check_every: int = 1,
         compile_model: bool = False,
         channels_last: bool | str = "auto",
+        gradient_clip_val: float | None = None,
     ) -> None:
         super().__init__()
+        # The training step calls backward and the optimizer itself: Lightning's automatic
+        # optimization wraps every step in a closure and half a dozen hooks, which on a
+        # CPU cost a noticeable share of a small model's step (benchmarks/throughput.py).
+        self.automatic_optimization = False
+        self.gradient_clip_val = gradient_clip_val
+        self._backward_needs_lightning = True  # decided when fitting starts
         self.save_hyperparameters(dict(hparams or {}), logger=False)
         self.model = model(in_shape=tuple(in_shape), num_classes=int(num_classes))
         self.in_shape, self.num_classes = tuple(in_shape), int(num_classes)
@@ -96,9 +122,12 @@ class ClassifierModule(pl.LightningModule):
             self.model.to(memory_format=torch.channels_last)
 
     def _wants_channels_last(self) -> bool:
+        """``"auto"``: NHWC for models with convolutions on CUDA and CPU, where cuDNN's and
+        oneDNN's convolution and pooling kernels prefer it (benchmarks/memory_layout.py
+        measures the gain per model)."""
         if self.channels_last_setting == "auto":
             has_conv = any(isinstance(layer, nn.Conv2d) for layer in self.model.modules())
-            return has_conv and self.trainer.strategy.root_device.type == "cuda"
+            return has_conv and self.trainer.strategy.root_device.type in ("cuda", "cpu")
         return bool(self.channels_last_setting)
 
     def _logits(self, images: torch.Tensor) -> torch.Tensor:
@@ -115,6 +144,16 @@ class ClassifierModule(pl.LightningModule):
         loss = F.cross_entropy(logits, labels)
         if batch_idx % self.finite_check_every == 0 and not torch.isfinite(loss):
             raise TrainingDiverged(f"training loss became {loss.item()} at epoch {self.current_epoch}, step {self.global_step}")
+        optimizer = self.optimizers()
+        optimizer.zero_grad(set_to_none=True)
+        if self._backward_needs_lightning:
+            self.manual_backward(loss)
+        else:
+            loss.backward()
+        if self.gradient_clip_val is not None:
+            self.clip_gradients(optimizer, gradient_clip_val=self.gradient_clip_val, gradient_clip_algorithm="norm")
+        optimizer.step()
+        self._step_schedulers("step")
         self.train_totals.update(loss, logits, labels)
         return loss
 
@@ -149,8 +188,11 @@ class ClassifierModule(pl.LightningModule):
         self.log_dict(values, sync_dist=False)
         return {key: float(value) for key, value in values.items()}
 
+    def on_fit_start(self) -> None:
+        self._backward_needs_lightning = backward_needs_lightning(self.trainer, self)
+
     def on_train_epoch_start(self) -> None:
-        # the learning rate this epoch trains with (epoch schedulers step before epoch-end hooks)
+        # the learning rate this epoch trains with (epoch schedulers step when the epoch closes)
         self._epoch_lr = self.optimizers().param_groups[0]["lr"] if self.trainer.optimizers else float("nan")
         self._epoch_closed = False
         self._epoch_started = time.perf_counter()
@@ -181,6 +223,23 @@ class ClassifierModule(pl.LightningModule):
         row.update(val_row, lr=self._epoch_lr, epoch_s=round(time.perf_counter() - self._epoch_started, 3))
         self.history.append(row)
         self._epoch_closed = True
+        self._step_schedulers("epoch", val_loss=val_row.get("val_loss"))
+
+    def _step_schedulers(self, interval: str, val_loss: float | None = None) -> None:
+        """Step the schedulers of this interval (the training step drives optimization itself).
+
+        Epoch schedulers step when the epoch's row is closed, before the checkpoint of
+        that epoch is written, so a resumed run continues with the next epoch's rate.
+        A plateau scheduler steps on the validation loss, and not at all without one.
+        """
+        for config in self.trainer.lr_scheduler_configs:
+            if config.interval != interval:
+                continue
+            if isinstance(config.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                if val_loss is not None:
+                    config.scheduler.step(val_loss)
+            else:
+                config.scheduler.step()
 
     def on_test_epoch_start(self) -> None:
         self.misclassified = []
@@ -210,10 +269,8 @@ class ClassifierModule(pl.LightningModule):
         if self.scheduler_factory is None:
             return optimizer
         scheduler = self.scheduler_factory(optimizer, **self._runtime_scheduler_args())
-        config = {"scheduler": scheduler, "interval": self.scheduler_interval}
-        if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-            config["monitor"] = "val_loss"
-        return {"optimizer": optimizer, "lr_scheduler": config}
+        # stepped by _step_schedulers (a plateau scheduler on val_loss)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": self.scheduler_interval}}
 
     def _runtime_scheduler_args(self) -> dict[str, Any]:
         """Arguments only the trainer knows, for factories that take them and left them unset."""
