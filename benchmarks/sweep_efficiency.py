@@ -81,7 +81,7 @@ def table(rows: list[dict], args) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="12 trials of up to 6 epochs (about 6 minutes on 2 CPUs)")
+    parser.add_argument("--quick", action="store_true", help="16 trials of up to 6 epochs (about 7 minutes on 2 idle CPUs)")
     parser.add_argument("--sweep", default="mnist_lenet")
     parser.add_argument("--trials", type=int, default=None)
     parser.add_argument("--epochs", type=int, default=None)
@@ -92,7 +92,7 @@ def main() -> None:
     parser.add_argument("--out", default="outputs/benchmarks/sweep_efficiency")
     parser.add_argument("--table", default="benchmarks/results/sweep_efficiency.md")
     args = parser.parse_args()
-    args.trials = args.trials or (12 if args.quick else 30)
+    args.trials = args.trials or (16 if args.quick else 30)
     args.epochs = args.epochs or (6 if args.quick else 8)
     if not (Path(args.data_dir) / "MNIST" / "raw").is_dir():
         parser.error(f"--data-dir {args.data_dir!r} holds no MNIST/raw folder")

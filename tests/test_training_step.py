@@ -37,7 +37,7 @@ def test_gradient_clip_val_bounds_the_step(tmp_path):
     assert (after - before).norm().item() > 0.01
 
 
-class BackwardCounter(Callback):
+class StepHookCounter(Callback):
     def __init__(self) -> None:
         self.before = self.after = self.optimizer_steps = 0
 
@@ -51,10 +51,19 @@ class BackwardCounter(Callback):
         self.optimizer_steps += 1
 
 
-def test_backward_hooks_of_callbacks_still_run(tmp_path):
-    """Without listeners the step calls loss.backward() directly; a callback that
-    overrides a backward hook sends it through Lightning's backward, hooks and all."""
-    counter = BackwardCounter()
+def test_step_counting_holds_on_the_direct_path(tmp_path):
+    """Without listeners the step calls loss.backward() and the bare optimizer; the
+    trainer still counts every step (checkpoints, max_steps and logging rely on it)."""
+    results = fit(compose_config(FAKE_FAST + ["model=mlp"]), tmp_path)
+    steps = results["epochs_run"] * -(-results["train_size"] // 32)
+    last = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
+    assert last["global_step"] == steps and last["epoch"] == results["epochs_run"] - 1
+
+
+def test_step_hooks_of_callbacks_still_run(tmp_path):
+    """A callback that overrides a backward or optimizer hook sends the step through
+    Lightning's wrappers, hooks and all."""
+    counter = StepHookCounter()
     results = fit(compose_config(FAKE_FAST + ["model=mlp"]), tmp_path, callbacks=[counter])
     steps = results["epochs_run"] * -(-results["train_size"] // 32)
     assert counter.before == counter.after == counter.optimizer_steps == steps

@@ -11,6 +11,8 @@ import lightning.pytorch as pl
 import torch
 import torch.nn.functional as F
 from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.core.optimizer import LightningOptimizer
+from lightning.pytorch.strategies import SingleDeviceStrategy
 from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities.model_helpers import is_overridden
 from torch import nn
@@ -26,22 +28,24 @@ OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
 SchedulerFactory = Callable[..., Any]
 
 MAX_MISCLASSIFIED_KEPT = 64
-CALLBACK_BACKWARD_HOOKS = ("on_before_backward", "on_after_backward")
-MODULE_BACKWARD_HOOKS = (*CALLBACK_BACKWARD_HOOKS, "backward")
+CALLBACK_STEP_HOOKS = ("on_before_backward", "on_after_backward", "on_before_optimizer_step")
+MODULE_STEP_HOOKS = (*CALLBACK_STEP_HOOKS, "backward")
 
 
-def backward_needs_lightning(trainer: pl.Trainer, module: pl.LightningModule) -> bool:
-    """Whether ``loss.backward()`` must go through Lightning's ``manual_backward``.
+def step_needs_lightning(trainer: pl.Trainer, module: pl.LightningModule) -> bool:
+    """Whether backward and the optimizer step must go through Lightning's wrappers.
 
-    Lightning's backward syncs data-parallel gradients, scales fp16 losses and calls the
-    backward hooks of the module and the callbacks: four hook dispatches, about 0.3 ms per
-    step on a CPU. In one process, without a loss scaler and with none of those hooks
-    overridden, it does nothing that ``loss.backward()`` does not.
+    Lightning's ``manual_backward`` and ``LightningOptimizer.step`` sync data-parallel
+    gradients, scale fp16 losses and call the backward and optimizer hooks of the module
+    and every callback: a dozen dispatches, close to a millisecond per step on a 2-core
+    CPU (benchmarks/throughput.py, c/a'). In one process, without a loss scaler and with
+    none of those hooks overridden, they do nothing ``loss.backward()`` and
+    ``optimizer.step()`` do not.
     """
-    if trainer.world_size > 1 or getattr(trainer.precision_plugin, "scaler", None) is not None:
+    if not isinstance(trainer.strategy, SingleDeviceStrategy) or getattr(trainer.precision_plugin, "scaler", None):
         return True
-    return any(is_overridden(hook, module, pl.LightningModule) for hook in MODULE_BACKWARD_HOOKS) or any(
-        is_overridden(hook, callback, Callback) for callback in trainer.callbacks for hook in CALLBACK_BACKWARD_HOOKS
+    return any(is_overridden(hook, module, pl.LightningModule) for hook in MODULE_STEP_HOOKS) or any(
+        is_overridden(hook, callback, Callback) for callback in trainer.callbacks for hook in CALLBACK_STEP_HOOKS
     )
 
 
@@ -88,7 +92,7 @@ class ClassifierModule(pl.LightningModule):
         # CPU cost a noticeable share of a small model's step (benchmarks/throughput.py).
         self.automatic_optimization = False
         self.gradient_clip_val = gradient_clip_val
-        self._backward_needs_lightning = True  # decided when fitting starts
+        self._step_needs_lightning = True  # decided when fitting starts
         self.save_hyperparameters(dict(hparams or {}), logger=False)
         self.model = model(in_shape=tuple(in_shape), num_classes=int(num_classes))
         self.in_shape, self.num_classes = tuple(in_shape), int(num_classes)
@@ -146,13 +150,13 @@ class ClassifierModule(pl.LightningModule):
             raise TrainingDiverged(f"training loss became {loss.item()} at epoch {self.current_epoch}, step {self.global_step}")
         optimizer = self.optimizers()
         optimizer.zero_grad(set_to_none=True)
-        if self._backward_needs_lightning:
+        if self._step_needs_lightning:
             self.manual_backward(loss)
         else:
             loss.backward()
         if self.gradient_clip_val is not None:
             self.clip_gradients(optimizer, gradient_clip_val=self.gradient_clip_val, gradient_clip_algorithm="norm")
-        optimizer.step()
+        self._optimizer_step(optimizer)
         self._step_schedulers("step")
         self.train_totals.update(loss, logits, labels)
         return loss
@@ -188,8 +192,19 @@ class ClassifierModule(pl.LightningModule):
         self.log_dict(values, sync_dist=False)
         return {key: float(value) for key, value in values.items()}
 
+    def _optimizer_step(self, optimizer: LightningOptimizer) -> None:
+        """``optimizer.step()``, or, when nothing needs Lightning's wrappers, the bare
+        optimizer's step inside the same step counting (``trainer.global_step``)."""
+        before, after = getattr(optimizer, "_on_before_step", None), getattr(optimizer, "_on_after_step", None)
+        if self._step_needs_lightning or before is None or after is None:  # the latter: a Lightning that changed
+            optimizer.step()
+            return
+        before()
+        optimizer.optimizer.step()
+        after()
+
     def on_fit_start(self) -> None:
-        self._backward_needs_lightning = backward_needs_lightning(self.trainer, self)
+        self._step_needs_lightning = step_needs_lightning(self.trainer, self)
 
     def on_train_epoch_start(self) -> None:
         # the learning rate this epoch trains with (epoch schedulers step when the epoch closes)
