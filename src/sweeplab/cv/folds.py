@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from numbers import Integral
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from omegaconf import DictConfig
 from sklearn.model_selection import StratifiedKFold
 
+from sweeplab.config.validate import is_int
 from sweeplab.errors import ConfigError
 from sweeplab.runs.files import write_json_atomic
 
@@ -31,18 +30,14 @@ class Fold:
         return f"fold_{self.index}"
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, Integral) and not isinstance(value, bool)
-
-
 def check_cv_settings(cv: DictConfig) -> None:
     """Refuse cv.* values that are wrong whatever the data (before anything is loaded)."""
     folds, repeats, split_seed = cv.get("folds"), cv.get("repeats", 1), cv.get("split_seed", 0)
-    if not _is_int(folds) or folds == 1 or folds < 0:
+    if not is_int(folds) or folds == 1 or folds < 0:
         raise ConfigError("cv.folds", folds, "must be 0 (no cross-validation) or an integer >= 2")
-    if not _is_int(repeats) or repeats < 1:
+    if not is_int(repeats) or repeats < 1:
         raise ConfigError("cv.repeats", repeats, "must be an integer >= 1")
-    if not _is_int(split_seed) or split_seed < 0:
+    if not is_int(split_seed) or split_seed < 0:
         raise ConfigError("cv.split_seed", split_seed, "must be an integer >= 0")
     if not isinstance(cv.get("refit", False), bool):
         raise ConfigError("cv.refit", cv.get("refit"), "must be true or false")

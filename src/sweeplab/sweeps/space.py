@@ -20,9 +20,9 @@ import math
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from numbers import Integral, Real
 from typing import TYPE_CHECKING, Any
 
+from sweeplab.config.validate import is_int, is_number
 from sweeplab.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -35,14 +35,6 @@ FIELDS = {
     "categorical": {"type", "choices", "when"},
 }
 _PLAIN_OVERRIDE_VALUE = re.compile(r"[\w\-./:+@]+")
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, Real) and not isinstance(value, bool)
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, Integral) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True)
@@ -155,7 +147,7 @@ def _read_choices(choices: Any, where: str) -> tuple[Any, ...]:
 
 
 def _read_range(key: str, kind: str, spec: Mapping[str, Any], where: str, when) -> Param:
-    is_valid = _is_int if kind == "int" else _is_number
+    is_valid = is_int if kind == "int" else is_number
     allowed = "an integer" if kind == "int" else "a number"
     low, high, step, log = spec.get("low"), spec.get("high"), spec.get("step"), spec.get("log", False)
     for name, value in (("low", low), ("high", high)):
