@@ -195,16 +195,17 @@ class ClassifierModule(pl.LightningModule):
     def _optimizer_step(self, optimizer: LightningOptimizer) -> None:
         """``optimizer.step()``, or, when nothing needs Lightning's wrappers, the bare
         optimizer's step inside the same step counting (``trainer.global_step``)."""
-        before, after = getattr(optimizer, "_on_before_step", None), getattr(optimizer, "_on_after_step", None)
-        if self._step_needs_lightning or before is None or after is None:  # the latter: a Lightning that changed
+        if self._step_needs_lightning:
             optimizer.step()
             return
-        before()
+        optimizer._on_before_step()  # the loop rebinds these every batch: look them up each step
         optimizer.optimizer.step()
-        after()
+        optimizer._on_after_step()
 
     def on_fit_start(self) -> None:
-        self._step_needs_lightning = step_needs_lightning(self.trainer, self)
+        # a Lightning without LightningOptimizer's step-counting attributes gets the wrapped path
+        counts_steps = all(hasattr(self.optimizers(), name) for name in ("_on_before_step", "_on_after_step"))
+        self._step_needs_lightning = not counts_steps or step_needs_lightning(self.trainer, self)
 
     def on_train_epoch_start(self) -> None:
         # the learning rate this epoch trains with (epoch schedulers step when the epoch closes)
