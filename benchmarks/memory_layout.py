@@ -13,14 +13,13 @@ turn (NCHW, channels-last, NCHW, ...) after warm-up steps.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import statistics
 import time
 
 import torch
 import torch.nn.functional as F
 
+from machine import describe  # benchmarks/machine.py
 from sweeplab.cli.common import CONFIG_DIR, register_resolvers
 from sweeplab.config.preflight import compose_checked
 from sweeplab.runs.build import build_architecture
@@ -83,9 +82,8 @@ def main() -> None:
     args = parser.parse_args()
     register_resolvers()
     rows = [measure(name, overrides, shape, args) for name, overrides, shape in MODELS]
-    device = torch.cuda.get_device_name() if args.device.startswith("cuda") else f"{platform.machine()}, {os.cpu_count()} CPUs"
     lines = [
-        f"machine: {device}, torch {torch.__version__}; batch {args.batch_size}, median of "
+        f"machine: {describe(args.device)}; batch {args.batch_size}, median of "
         f"{args.steps * args.rounds} training steps per layout (forward, backward, AdamW), layouts timed in turn",
         "",
         "| model | NCHW ms / step | channels-last ms / step | speedup |",

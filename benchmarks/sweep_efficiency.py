@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import shutil
 import sys
 import time
@@ -25,6 +24,7 @@ from pathlib import Path
 
 import optuna
 
+from machine import describe  # benchmarks/machine.py
 from sweeplab.cli.common import register_resolvers
 from sweeplab.runs.files import write_json_atomic, write_text_atomic
 from sweeplab.sweeps.plan import plan_sweep
@@ -64,7 +64,7 @@ def table(rows: list[dict], args) -> str:
     saving = 1 - pruned["epochs"] / base["epochs"]
     gap = (base["best"] - pruned["best"]) * 100
     lines = [
-        f"Measured on {platform.machine()}, {os.cpu_count()} CPUs: sweep {args.sweep}, {args.trials} trials of up to "
+        f"Measured on {describe()}: sweep {args.sweep}, {args.trials} trials of up to "
         f"{args.epochs} epochs, {args.sampler} sampler (seed {args.seed}), real MNIST (7,200 train / 800 val images).",
         "",
         "| study | pruner | trials (pruned) | epochs trained | wall time s | best val_acc |",

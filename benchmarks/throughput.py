@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import sys
 import time
@@ -40,6 +39,7 @@ import torchvision
 from lightning.pytorch.callbacks import Callback
 from torch.utils.data import DataLoader, Subset
 
+from machine import describe  # benchmarks/machine.py
 from sweeplab.cli.common import CONFIG_DIR, register_resolvers
 from sweeplab.config.preflight import compose_checked
 from sweeplab.runs.files import write_text_atomic
@@ -65,8 +65,8 @@ class EpochMarks:
         self.times: list[float] = []
         self.sizes: list[int] = []
 
-    def batch_starts(self, size: int) -> None:
-        self.times.append(time.perf_counter())
+    def batch_starts(self, size: int, at: float | None = None) -> None:
+        self.times.append(time.perf_counter() if at is None else at)
         self.sizes.append(size)
 
     def ends(self) -> None:
@@ -85,6 +85,21 @@ class EpochMarks:
         return [window * batch_size / (self.times[start + window] - self.times[start]) for start in range(0, n - window + 1, window)]
 
 
+def fresh_model(cfg, datamodule, memory_format: torch.memory_format = torch.contiguous_format):
+    """The config's model, initialized as sweeplab's runs initialize it, and its optimizer."""
+    torch.manual_seed(cfg.seed)
+    module = build_module(cfg, datamodule)
+    model = module.model.to(memory_format=memory_format)
+    return model, module.optimizer_factory(model.parameters())
+
+
+def train_step(model, optimizer, images: torch.Tensor, labels: torch.Tensor) -> None:
+    loss = F.cross_entropy(model(images), labels)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+
+
 # --- (a) the floor: a bare loop over in-memory tensors --------------------------------
 class PlainLoop:
     """One epoch at a time of the shortest correct PyTorch training loop.
@@ -94,10 +109,7 @@ class PlainLoop:
     """
 
     def __init__(self, cfg, datamodule, memory_format: torch.memory_format = torch.contiguous_format) -> None:
-        torch.manual_seed(cfg.seed)
-        module = build_module(cfg, datamodule)
-        self.model = module.model.to(memory_format=memory_format)
-        self.optimizer = module.optimizer_factory(self.model.parameters())
+        self.model, self.optimizer = fresh_model(cfg, datamodule, memory_format)
         self.images = datamodule.pool_images[datamodule.train_indices].contiguous(memory_format=memory_format)
         self.labels = datamodule.pool_labels[datamodule.train_indices]
         self.batch = datamodule.batch_size
@@ -109,21 +121,22 @@ class PlainLoop:
         for i in range(0, len(self.labels), self.batch):
             idx = order[i : i + self.batch]
             marks.batch_starts(len(idx))
-            loss = F.cross_entropy(self.model(self.images[idx]), self.labels[idx])
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self.optimizer.step()
+            train_step(self.model, self.optimizer, self.images[idx], self.labels[idx])
         marks.ends()
         return marks
 
 
 # --- (b) the tutorial pipeline: per-sample transforms in a DataLoader ----------------
-def mnist_tutorial_dataset(datamodule):
-    transform = torchvision.transforms.Compose([
+def tutorial_transform(datamodule):
+    """``ToTensor`` then ``Normalize`` with the data module's statistics, per sample."""
+    return torchvision.transforms.Compose([
         torchvision.transforms.ToTensor(),
         torchvision.transforms.Normalize(datamodule.mean.tolist(), datamodule.std.tolist()),
     ])
-    dataset = torchvision.datasets.MNIST(str(datamodule.data_dir), train=True, transform=transform)
+
+
+def mnist_tutorial_dataset(datamodule):
+    dataset = torchvision.datasets.MNIST(str(datamodule.data_dir), train=True, transform=tutorial_transform(datamodule))
     return Subset(dataset, datamodule.train_indices.tolist())
 
 
@@ -131,10 +144,7 @@ def pil_tutorial_dataset(datamodule):
     """CIFAR-shaped images as PIL-decoded uint8 arrays, transformed per sample like CIFAR10 is."""
     raw = (datamodule.pool_images * datamodule.std.view(1, -1, 1, 1) + datamodule.mean.view(1, -1, 1, 1))
     raw = (raw.clamp(0, 1) * 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
-    transform = torchvision.transforms.Compose([
-        torchvision.transforms.ToTensor(),
-        torchvision.transforms.Normalize(datamodule.mean.tolist(), datamodule.std.tolist()),
-    ])
+    transform = tutorial_transform(datamodule)
 
     class PerSample(torch.utils.data.Dataset):
         def __len__(self):
@@ -153,23 +163,17 @@ class TutorialLoop:
     """One epoch at a time of the tutorial loop: a DataLoader transforming every sample."""
 
     def __init__(self, cfg, datamodule, dataset) -> None:
-        torch.manual_seed(cfg.seed)
-        module = build_module(cfg, datamodule)
-        self.model, self.optimizer = module.model, module.optimizer_factory(module.model.parameters())
+        self.model, self.optimizer = fresh_model(cfg, datamodule)
         self.loader = DataLoader(dataset, batch_size=datamodule.batch_size, shuffle=True, num_workers=0)
 
     def epoch(self) -> "EpochMarks":
         self.model.train()
         marks = EpochMarks()
-        marks.batch_starts(0)  # the loader's fetch of the first batch counts as that batch's time
+        fetch_started = time.perf_counter()
         for images, labels in self.loader:
-            marks.sizes[-1] = len(labels)
-            loss = F.cross_entropy(self.model(images), labels)
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self.optimizer.step()
-            marks.batch_starts(0)
-        marks.times.pop(), marks.sizes.pop()
+            marks.batch_starts(len(labels), at=fetch_started)  # a batch's time includes the loader fetching it
+            train_step(self.model, self.optimizer, images, labels)
+            fetch_started = time.perf_counter()
         marks.ends()
         return marks
 
@@ -251,18 +255,9 @@ def measure(workload: Workload, batch_size: int, args) -> dict:
 TARGETS = {"c/a": 0.9, "c/b": 1.3}  # for LeNet-5 on MNIST on a 2-core CPU
 
 
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if line.startswith("model name")]
-        cpu = names[0] if names else cpu
-    return f"{cpu}, {os.cpu_count()} CPUs, torch {torch.__version__}, {torch.get_num_threads()} threads"
-
-
 def table(rows: list[dict]) -> str:
     lines = [
-        f"machine: {machine()}",
+        f"machine: {describe()}",
         f"images per second: median over windows of up to {WINDOW} steps, from {rows[0]['epochs']} timed epochs of each "
         "pipeline after one warm-up epoch, the pipelines taking turns epoch by epoch",
         "",

@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
 import tempfile
 from pathlib import Path
 
-import torch
 
+from machine import describe  # benchmarks/machine.py
 from sweeplab.cli.common import CONFIG_DIR, register_resolvers
 from sweeplab.config.preflight import compose_checked
 from sweeplab.runs.files import write_json_atomic, write_text_atomic
@@ -64,7 +63,7 @@ def train(name: str, args, out_root: Path) -> dict:
 
 def table(rows: list[dict], args) -> str:
     lines = [
-        f"Measured on {platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
+        f"Measured on {describe()}, "
         f"{args.epochs} epochs on 7,200 MNIST images (seed {args.seed}), tested on 2,000.",
         "",
         "| model | width | parameters | s / epoch | test acc | best val acc |",
