@@ -12,6 +12,11 @@ from sweeplab.runs.build import build_datamodule, build_module, build_trainer
 from sweeplab.runs.fit import fit
 
 
+def _steps_taken(results: dict) -> int:
+    """Optimizer steps of a FAKE_FAST run (batch 32, last batch kept)."""
+    return results["epochs_run"] * -(-results["train_size"] // 32)
+
+
 def _one_step(tmp_path, overrides):
     """Weights before and after one SGD step of the config, on fake data."""
     cfg = compose_config(FAKE_FAST + ["model=mlp", "optimizer=sgd", "optimizer.lr=1.0", "optimizer.momentum=0",
@@ -55,7 +60,7 @@ def test_step_counting_holds_on_the_direct_path(tmp_path):
     """Without listeners the step calls loss.backward() and the bare optimizer; the
     trainer still counts every step (checkpoints, max_steps and logging rely on it)."""
     results = fit(compose_config(FAKE_FAST + ["model=mlp"]), tmp_path)
-    steps = results["epochs_run"] * -(-results["train_size"] // 32)
+    steps = _steps_taken(results)
     last = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
     assert last["global_step"] == steps and last["epoch"] == results["epochs_run"] - 1
 
@@ -65,7 +70,7 @@ def test_step_hooks_of_callbacks_still_run(tmp_path):
     Lightning's wrappers, hooks and all."""
     counter = StepHookCounter()
     results = fit(compose_config(FAKE_FAST + ["model=mlp"]), tmp_path, callbacks=[counter])
-    steps = results["epochs_run"] * -(-results["train_size"] // 32)
+    steps = _steps_taken(results)
     assert counter.before == counter.after == counter.optimizer_steps == steps
 
 
