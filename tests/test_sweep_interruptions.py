@@ -24,7 +24,10 @@ from sweeplab.sweeps.settings import load_settings
 from sweeplab.sweeps.study import FINISHED, open_storage, open_study, places_left
 
 HEARTBEAT_S = 2  # a killed trial is stale after two missed heartbeats
-STALE_AFTER_S = 2 * HEARTBEAT_S + 1
+# SQLite stores heartbeats as CURRENT_TIMESTAMP, in whole seconds: a wait of exactly the grace
+# period can read as one second less, and Optuna needs strictly more than the grace period.
+SQLITE_CLOCK_TICK_S = 1
+STALE_AFTER_S = 2 * HEARTBEAT_S + SQLITE_CLOCK_TICK_S + 1
 BASE = FAKE_FAST + ["model=mlp", "evaluate_test=false"]
 LR_RANGE = {"optimizer.lr": {"type": "float", "low": 1e-3, "high": 0.1, "log": True}}
 
@@ -232,7 +235,7 @@ def test_opening_the_study_fails_a_dead_trial_so_that_it_holds_no_place(tmp_path
     dead = study.ask()
     open_storage(url, heartbeat_s=1).record_heartbeat(dead._trial_id)  # its one heartbeat, then its worker died
     assert places_left(study, settings.n_trials) == 0  # the dead trial still counts as running
-    time.sleep(2 * 1 + 0.5)
+    time.sleep(2 * 1 + SQLITE_CLOCK_TICK_S + 0.5)  # two missed heartbeats, read in whole seconds
     reopened = open_study(settings, url)
     trials = reopened.get_trials()
     assert trials[dead.number].state == TrialState.FAIL
