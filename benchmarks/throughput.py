@@ -42,6 +42,7 @@ from torch.utils.data import DataLoader, Subset
 from machine import describe  # benchmarks/machine.py
 from sweeplab.cli.common import CONFIG_DIR, register_resolvers
 from sweeplab.config.preflight import compose_checked
+from sweeplab.data.grouping import batches_in
 from sweeplab.runs.files import write_text_atomic
 from sweeplab.runs.build import build_datamodule, build_module, build_trainer
 
@@ -59,31 +60,35 @@ WINDOW = 20  # steps per timed window: one progress-bar redraw (refresh_rate 20)
 
 
 class EpochMarks:
-    """When each batch of one epoch started, and when the epoch's last batch ended."""
+    """When each batch (or group of batches) of one epoch started, and when the last ended."""
 
     def __init__(self) -> None:
         self.times: list[float] = []
-        self.sizes: list[int] = []
+        self.sizes: list[int] = []  # images per item
+        self.steps: list[int] = []  # batches per item
 
-    def batch_starts(self, size: int, at: float | None = None) -> None:
+    def batch_starts(self, size: int, at: float | None = None, steps: int = 1) -> None:
         self.times.append(time.perf_counter() if at is None else at)
         self.sizes.append(size)
+        self.steps.append(steps)
 
     def ends(self) -> None:
         self.times.append(time.perf_counter())
 
     def window_rates(self, batch_size: int) -> list[float]:
-        """Images per second over consecutive windows of ``WINDOW`` full batches.
+        """Images per second over consecutive windows of about ``WINDOW`` full batches.
 
         Windows a few hundred milliseconds long keep what happens every few steps (a
         progress-bar redraw, a logging step) inside the measure, while the median over
-        them drops the windows a burst of load on a shared machine landed in.
+        them drops the windows a burst of load on a shared machine landed in. Items
+        with a short batch (the epoch's last) are left out.
         """
-        full = [i for i, size in enumerate(self.sizes) if size == batch_size]
-        n = len(full)
-        window = max(1, min(WINDOW, n))
-        return [window * batch_size / (self.times[start + window] - self.times[start]) for start in range(0, n - window + 1, window)]
-
+        full = [i for i, (size, steps) in enumerate(zip(self.sizes, self.steps)) if size == steps * batch_size]
+        per_item = max(1, self.steps[full[0]]) if full else 1
+        window = max(1, min(-(-WINDOW // per_item), len(full)))  # items per window
+        return [sum(self.sizes[i] for i in full[start:start + window]) / (self.times[full[start] + window] - self.times[full[start]])
+                for start in range(0, len(full) - window + 1, window)
+                if full[start + window - 1] == full[start] + window - 1]  # consecutive items only
 
 def fresh_model(cfg, datamodule, memory_format: torch.memory_format = torch.contiguous_format):
     """The config's model, initialized as sweeplab's runs initialize it, and its optimizer."""
@@ -182,6 +187,9 @@ class TutorialLoop:
 class Interleave(Callback):
     """Times each sweeplab training epoch, then runs one epoch of every baseline.
 
+    It reads groups of batches itself (``handles_step_groups``), so sweeplab's
+    ``steps_per_execution: auto`` keeps the group size a run without it gets.
+
     The pipelines alternate epoch by epoch (c, a, a', b, c, a, a', b, ...; a' is ``a_same``), so a slow
     spell on a shared machine hits all of them alike instead of one whole repeat.
     sweeplab's epoch runs from its start to the end of its last batch; validation and
@@ -191,6 +199,8 @@ class Interleave(Callback):
         baselines: name -> factory taking the fitted LightningModule (so that a
             baseline can copy choices sweeplab made, like the memory layout).
     """
+
+    handles_step_groups = True
 
     def __init__(self, baselines: dict) -> None:
         self.factories = baselines
@@ -203,7 +213,8 @@ class Interleave(Callback):
         self._marks = EpochMarks()
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
-        self._marks.batch_starts(len(batch[1]))
+        batches = batches_in(batch)
+        self._marks.batch_starts(sum(len(labels) for _, labels in batches), steps=len(batches))
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         self._last_end = time.perf_counter()
@@ -225,6 +236,7 @@ def measure(workload: Workload, batch_size: int, args) -> dict:
     overrides = workload.overrides + [
         f"trainer.max_epochs={args.epochs + 1}", "early_stopping.patience=1000",
         f"data.batch_size={batch_size}", "logger=tensorboard", f"progress_bar={args.progress_bar}",
+        f"steps_per_execution={args.steps_per_execution}",
     ]
     cfg = compose_checked(CONFIG_DIR, "train", overrides)
     datamodule = build_datamodule(cfg)
@@ -249,6 +261,7 @@ def measure(workload: Workload, batch_size: int, args) -> dict:
     return {"workload": workload.name, "images": n_images, "batch": batch_size, "epochs": args.epochs,
             "windows": len(windows["c"]), **rate,
             "layout": "channels-last" if module.memory_format == torch.channels_last else "NCHW",
+            "group": trainer.train_dataloader.group,
             "c/a": rate["c"] / rate["a"], "c/a_same": rate["c"] / rate["a_same"], "c/b": rate["c"] / rate["b"]}
 
 
@@ -258,15 +271,15 @@ TARGETS = {"c/a": 0.9, "c/b": 1.3}  # for LeNet-5 on MNIST on a 2-core CPU
 def table(rows: list[dict]) -> str:
     lines = [
         f"machine: {describe()}",
-        f"images per second: median over windows of up to {WINDOW} steps, from {rows[0]['epochs']} timed epochs of each "
+        f"images per second: median over windows of about {WINDOW} steps, from {rows[0]['epochs']} timed epochs of each "
         "pipeline after one warm-up epoch, the pipelines taking turns epoch by epoch",
         "",
-        "| workload | train images | batch | sweeplab layout | (a) plain loop img/s | (a') plain loop, sweeplab's layout img/s "
+        "| workload | train images | batch | sweeplab layout, steps per execution | (a) plain loop img/s | (a') plain loop, sweeplab's layout img/s "
         "| (b) DataLoader img/s | (c) sweeplab img/s | c/a | c/a' | c/b |",
         "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
-        lines.append(f"| {r['workload']} | {r['images']:,} | {r['batch']} | {r['layout']} | {r['a']:,.0f} | {r['a_same']:,.0f} "
+        lines.append(f"| {r['workload']} | {r['images']:,} | {r['batch']} | {r['layout']}, {r['group']} | {r['a']:,.0f} | {r['a_same']:,.0f} "
                      f"| {r['b']:,.0f} | {r['c']:,.0f} | {r['c/a']:.2f} | {r['c/a_same']:.2f} | {r['c/b']:.2f} |")
     lines += ["", "c/a: sweeplab against the plain loop a user writes (PyTorch's default NCHW layout); "
                   "c/a': the same loop in sweeplab's memory layout, so the ratio is sweeplab's per-step overhead alone.", ""]
@@ -286,6 +299,8 @@ def main() -> None:
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[64, 128],
                         help="measure each workload at each batch size (per-step overhead weighs more at small ones)")
     parser.add_argument("--progress-bar", default="true", help="include the progress bar in (c)")
+    parser.add_argument("--steps-per-execution", default="auto",
+                        help="sweeplab's steps_per_execution for (c): optimizer steps per pass of Lightning's batch loop")
     parser.add_argument("--only", choices=["lenet_mnist", "resnet_cifar"], default=None)
     parser.add_argument("--out", default="outputs/benchmarks/throughput")
     parser.add_argument("--table", default="benchmarks/results/throughput.md", help="also write the table here ('' to skip)")

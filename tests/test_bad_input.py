@@ -39,6 +39,8 @@ TRAIN_CASES = [
     (["seed=lucky"], ["seed='lucky'", "integer"]),
     (["model.dropout=[1"], ["model.dropout=[1", "cannot parse"]),
     (["gradient_clip_val=0"], ["gradient_clip_val=0", "> 0"]),
+    (["steps_per_execution=0"], ["steps_per_execution=0", "auto or an integer >= 1"]),
+    (["steps_per_execution=many"], ["steps_per_execution", "many", "auto or an integer >= 1"]),
     (["+trainer.gradient_clip_val=1.0"], ["trainer.gradient_clip_val=1.0", "set gradient_clip_val=VALUE instead"]),
     (["+trainer.accumulate_grad_batches=4"], ["trainer.accumulate_grad_batches=4", "data.batch_size"]),
     (["ckpt_path=/no/such/file.ckpt"], ["ckpt_path", "/no/such/file.ckpt", "existing checkpoint"]),

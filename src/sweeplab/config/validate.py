@@ -60,6 +60,7 @@ RULES: tuple[Rule, ...] = (
          "null: sweeplab clips gradients itself, set gradient_clip_val=VALUE instead"),
     Rule("trainer.accumulate_grad_batches", lambda v: v == 1,
          "1: gradient accumulation is not supported; raise data.batch_size instead"),
+    Rule("steps_per_execution", lambda v: v == "auto" or (is_int(v) and v >= 1), "auto or an integer >= 1"),
     Rule("early_stopping.patience", lambda v: is_int(v) and v >= 1, "an integer >= 1"),
     Rule("ckpt_path", lambda v: v is None or Path(str(v)).is_file(), "null or an existing checkpoint file"),
 )

@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from sweeplab.data.augment import BatchAugment
+from sweeplab.data.grouping import batches_in, resolve_steps_per_execution
 from sweeplab.data.loader import TensorBatches
 from sweeplab.errors import ConfigError
 
@@ -37,6 +38,9 @@ class InMemoryDataModule(pl.LightningDataModule):
     Augmentation, when enabled, is applied to training batches only, after
     they reach the device.
 
+    Training batches come in groups of ``steps_per_execution`` (an integer, or
+    ``"auto"``: see :mod:`sweeplab.data.grouping`), one optimizer step per batch.
+
     Subclasses implement :meth:`load` (and may override :meth:`prepare_data`).
     """
 
@@ -53,6 +57,7 @@ class InMemoryDataModule(pl.LightningDataModule):
         augment: Mapping | None = None,
         download: bool = True,
         on_device: bool | str = "auto",
+        steps_per_execution: int | str = 1,
     ) -> None:
         super().__init__()
         self.data_dir = Path(data_dir).expanduser()
@@ -64,6 +69,7 @@ class InMemoryDataModule(pl.LightningDataModule):
         self.augment = BatchAugment(**dict(augment or {}))
         self.download = bool(download)
         self.on_device = on_device  # True, False or "auto" (on accelerators only)
+        self.steps_per_execution = steps_per_execution
         self.pool_images: torch.Tensor | None = None
         self.train_indices: torch.Tensor | None = None
         self.val_indices: torch.Tensor | None = None
@@ -135,17 +141,19 @@ class InMemoryDataModule(pl.LightningDataModule):
             return images, labels
         return images.to(device), labels.to(device)
 
-    def _batches(self, images, labels, indices, batch_size, shuffle: bool) -> TensorBatches:
+    def _batches(self, images, labels, indices, batch_size, shuffle: bool, group: int = 1) -> TensorBatches:
         images, labels = self._device_tensors(images, labels)
         rank, world = (self.trainer.global_rank, self.trainer.world_size) if self.trainer else (0, 1)
         return TensorBatches(
             images, labels, indices, batch_size,
             # after seed_everything(seed) the initial seed is the run's seed
-            shuffle=shuffle, seed=torch.initial_seed() % 2**31, rank=rank, world_size=world,
+            shuffle=shuffle, seed=torch.initial_seed() % 2**31, rank=rank, world_size=world, group=group,
         )
 
     def train_dataloader(self) -> TensorBatches:
-        return self._batches(self.pool_images, self.pool_labels, self.train_indices, self.batch_size, shuffle=True)
+        group = resolve_steps_per_execution(self.steps_per_execution, self.trainer)
+        return self._batches(self.pool_images, self.pool_labels, self.train_indices, self.batch_size,
+                             shuffle=True, group=group)
 
     def val_dataloader(self) -> TensorBatches:
         return self._batches(self.pool_images, self.pool_labels, self.val_indices, self.eval_batch_size, shuffle=False)
@@ -156,6 +164,6 @@ class InMemoryDataModule(pl.LightningDataModule):
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
         if self.trainer is not None and self.trainer.training and self.augment.enabled:
-            images, labels = batch
-            return self.augment(images), labels
+            augmented = [(self.augment(images), labels) for images, labels in batches_in(batch)]
+            return augmented if isinstance(batch, list) else augmented[0]
         return batch

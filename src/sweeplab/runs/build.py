@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -17,6 +18,10 @@ from sweeplab.runs.hparams import flat_hparams
 from sweeplab.training.epoch_log import EpochLog
 from sweeplab.training.module import ClassifierModule
 
+# sweeplab logs once per epoch, never per step, so Lightning's advice to lower log_every_n_steps
+# when an epoch has fewer loader items than it (common with steps_per_execution groups) does not apply
+warnings.filterwarnings("ignore", message=r"The number of training batches \(\d+\) is smaller than the logging interval")
+
 # sweeplab's own keys inside config groups, read here and not passed to the object they configure
 SCHEDULER_META_KEYS = ("interval",)
 MODEL_META_KEYS = ("compile", "channels_last")
@@ -30,7 +35,7 @@ def split_meta(node: DictConfig, meta_keys: tuple[str, ...]) -> tuple[dict, dict
 
 
 def build_datamodule(cfg: DictConfig) -> InMemoryDataModule:
-    return instantiate(cfg.data)
+    return instantiate(cfg.data, steps_per_execution=cfg.get("steps_per_execution", 1))
 
 
 def build_architecture(cfg: DictConfig, in_shape: tuple[int, int, int], num_classes: int):

@@ -19,6 +19,7 @@ from torch import nn
 from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix
 
+from sweeplab.data.grouping import batches_in
 from sweeplab.errors import TrainingDiverged
 from sweeplab.training.rng import capture_rng_state, restore_rng_state
 from sweeplab.training.running_totals import RunningTotals
@@ -142,11 +143,21 @@ class ClassifierModule(pl.LightningModule):
         return sum(p.numel() for p in self.model.parameters())
 
     # --- steps -------------------------------------------------------------------
-    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
-        images, labels = batch
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor | None:
+        """One optimizer step per batch: ``batch`` is one batch or a group of them
+        (``steps_per_execution``, see :mod:`sweeplab.data.grouping`)."""
+        loss = None
+        max_steps = self.trainer.max_steps
+        for images, labels in batches_in(batch):
+            if 0 <= max_steps <= self.global_step:  # a group may run past max_steps; a batch cannot
+                break
+            loss = self._optimize(images, labels)
+        return loss
+
+    def _optimize(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         logits = self._logits(images)
         loss = F.cross_entropy(logits, labels)
-        if batch_idx % self.finite_check_every == 0 and not torch.isfinite(loss):
+        if self.global_step % self.finite_check_every == 0 and not torch.isfinite(loss):
             raise TrainingDiverged(f"training loss became {loss.item()} at epoch {self.current_epoch}, step {self.global_step}")
         optimizer = self.optimizers()
         optimizer.zero_grad(set_to_none=True)
@@ -288,6 +299,21 @@ class ClassifierModule(pl.LightningModule):
         # stepped by _step_schedulers (a plateau scheduler on val_loss)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": self.scheduler_interval}}
 
+    def _total_steps(self) -> int:
+        """Optimizer steps in the whole run, for schedulers that need them (one-cycle).
+
+        Lightning estimates loader items; a loader of groups (``steps_per_execution``)
+        holds up to ``group`` steps per item.
+        """
+        estimate = self.trainer.estimated_stepping_batches  # loads the training loader first
+        loader = self.trainer.train_dataloader
+        group = getattr(loader, "group", 1)
+        if group == 1 or self.trainer.max_epochs == -1:
+            return int(estimate)
+        per_epoch = min(int(self.trainer.num_training_batches) * group, loader.num_batches)
+        total = per_epoch * max(self.trainer.max_epochs, 1)
+        return min(total, self.trainer.max_steps) if self.trainer.max_steps >= 0 else total
+
     def _runtime_scheduler_args(self) -> dict[str, Any]:
         """Arguments only the trainer knows, for factories that take them and left them unset."""
         factory = self.scheduler_factory
@@ -296,5 +322,5 @@ class ClassifierModule(pl.LightningModule):
             accepted = inspect.signature(factory).parameters
         except (TypeError, ValueError):
             return {}
-        known = {"total_steps": lambda: int(self.trainer.estimated_stepping_batches)}
+        known = {"total_steps": self._total_steps}
         return {name: get() for name, get in known.items() if name in accepted and bound.get(name) is None}
