@@ -75,20 +75,20 @@ class EpochMarks:
     def ends(self) -> None:
         self.times.append(time.perf_counter())
 
-    def window_rates(self, batch_size: int) -> list[float]:
-        """Images per second over consecutive windows of about ``WINDOW`` full batches.
+    def window_rates(self) -> list[float]:
+        """Images per second over consecutive windows of about ``WINDOW`` batches.
 
         Windows a few hundred milliseconds long keep what happens every few steps (a
         progress-bar redraw, a logging step) inside the measure, while the median over
-        them drops the windows a burst of load on a shared machine landed in. Items
-        with a short batch (the epoch's last) are left out.
+        them drops the windows a burst of load on a shared machine landed in. A window
+        holds whole items (a group of batches is timed as one); an epoch shorter than
+        a window is one window.
         """
-        full = [i for i, (size, steps) in enumerate(zip(self.sizes, self.steps)) if size == steps * batch_size]
-        per_item = max(1, self.steps[full[0]]) if full else 1
-        window = max(1, min(-(-WINDOW // per_item), len(full)))  # items per window
-        return [sum(self.sizes[i] for i in full[start:start + window]) / (self.times[full[start] + window] - self.times[full[start]])
-                for start in range(0, len(full) - window + 1, window)
-                if full[start + window - 1] == full[start] + window - 1]  # consecutive items only
+        per_item = max(self.steps, default=1)
+        window = max(1, min(-(-WINDOW // per_item), len(self.sizes)))  # items per window
+        return [sum(self.sizes[start:start + window]) / (self.times[start + window] - self.times[start])
+                for start in range(0, len(self.sizes) - window + 1, window)]
+
 
 def fresh_model(cfg, datamodule, memory_format: torch.memory_format = torch.contiguous_format):
     """The config's model, initialized as sweeplab's runs initialize it, and its optimizer."""
@@ -226,9 +226,9 @@ class Interleave(Callback):
             for name, loop in self.baselines.items():
                 self.epochs[name].append(loop.epoch())
 
-    def rates(self, batch_size: int) -> dict[str, list[float]]:
+    def rates(self) -> dict[str, list[float]]:
         """Window rates of every pipeline over all epochs but the first (the warm-up)."""
-        return {name: [rate for marks in epochs[1:] for rate in marks.window_rates(batch_size)]
+        return {name: [rate for marks in epochs[1:] for rate in marks.window_rates()]
                 for name, epochs in self.epochs.items()}
 
 
@@ -254,7 +254,7 @@ def measure(workload: Workload, batch_size: int, args) -> dict:
     trainer = build_trainer(cfg, Path(args.out) / f"{workload.name}_{batch_size}", [interleave])
     module = build_module(cfg, datamodule)
     trainer.fit(module, datamodule=datamodule)
-    windows = interleave.rates(batch_size)
+    windows = interleave.rates()
     rate = {name: statistics.median(rates) for name, rates in windows.items()}
     print(f"  {workload.name} batch {batch_size}: " + ", ".join(f"{k} {rate[k]:,.0f} img/s" for k in rate)
           + f" ({len(windows['c'])} windows each, {time.perf_counter() - started:.0f} s)", file=sys.stderr, flush=True)
