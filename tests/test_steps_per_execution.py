@@ -23,6 +23,7 @@ def test_grouped_loader_yields_the_same_batches_in_groups():
     groups = list(grouped)
     assert [len(group) for group in groups] == [3, 3, 3, 1]
     assert len(grouped) == 4 and grouped.num_batches == len(single) == 10
+    assert [grouped.batches_in_items(items) for items in (1, 3, 4)] == [3, 9, 10]
     flat = [batch for group in groups for batch in group]
     assert all(torch.equal(a[1], b[1]) and torch.equal(a[0], b[0]) for a, b in zip(flat, single, strict=True))
 

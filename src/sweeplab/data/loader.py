@@ -80,6 +80,10 @@ class TensorBatches:
         """Items per epoch: batches, or groups of batches."""
         return -(-self.num_batches // self.group)
 
+    def batches_in_items(self, items: int) -> int:
+        """Batches in an epoch's first ``items`` items (all groups are full but the last)."""
+        return min(items * self.group, self.num_batches)
+
     def __iter__(self) -> Iterator:
         batches = self._batches()
         if self.group == 1:

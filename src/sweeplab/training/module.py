@@ -310,7 +310,7 @@ class ClassifierModule(pl.LightningModule):
         group = getattr(loader, "group", 1)
         if group == 1 or self.trainer.max_epochs == -1:
             return int(estimate)
-        per_epoch = min(int(self.trainer.num_training_batches) * group, loader.num_batches)
+        per_epoch = loader.batches_in_items(int(self.trainer.num_training_batches))
         total = per_epoch * max(self.trainer.max_epochs, 1)
         return min(total, self.trainer.max_steps) if self.trainer.max_steps >= 0 else total
 

@@ -25,7 +25,7 @@ class StepProgressBar(TQDMProgressBar):
         group = getattr(loader, "group", 1)
         if group == 1 or items == float("inf"):
             return items
-        return min(int(items) * group, loader.num_batches)
+        return loader.batches_in_items(int(items))
 
     def on_train_epoch_start(self, trainer: pl.Trainer, *args: Any) -> None:
         super().on_train_epoch_start(trainer, *args)
