@@ -20,8 +20,8 @@ import torch
 import torch.nn.functional as F
 
 from machine import describe  # benchmarks/machine.py
-from sweeplab.cli.common import CONFIG_DIR, register_resolvers
-from sweeplab.config.preflight import compose_checked
+from sweeplab.config.compose import compose_train
+from sweeplab.config.resolvers import register_resolvers
 from sweeplab.runs.build import build_architecture
 from sweeplab.runs.files import write_text_atomic
 
@@ -54,7 +54,7 @@ def step_times(model, images, labels, steps: int, warm_up: int) -> list[float]:
 
 
 def measure(name: str, overrides: list[str], shape: tuple[int, int, int], args) -> dict:
-    cfg = compose_checked(CONFIG_DIR, "train", [f"model={name}", *overrides])
+    cfg = compose_train([f"model={name}", *overrides])
     times: dict[str, list[float]] = {"NCHW": [], "channels-last": []}
     for _ in range(args.rounds):
         for layout, memory_format in (("NCHW", torch.contiguous_format), ("channels-last", torch.channels_last)):

@@ -25,7 +25,7 @@ from pathlib import Path
 import optuna
 
 from machine import describe  # benchmarks/machine.py
-from sweeplab.cli.common import register_resolvers
+from sweeplab.config.resolvers import register_resolvers
 from sweeplab.runs.files import write_json_atomic, write_text_atomic
 from sweeplab.sweeps.plan import plan_sweep
 from sweeplab.sweeps.session import run_sweep

@@ -40,9 +40,8 @@ from lightning.pytorch.callbacks import Callback
 from torch.utils.data import DataLoader, Subset
 
 from machine import describe  # benchmarks/machine.py
-from sweeplab.cli.common import CONFIG_DIR, register_resolvers
-from sweeplab.config.preflight import compose_checked
-from sweeplab.data.grouping import batches_in
+from sweeplab.config.compose import compose_train
+from sweeplab.config.resolvers import register_resolvers
 from sweeplab.runs.files import write_text_atomic
 from sweeplab.runs.build import build_datamodule, build_module, build_trainer
 
@@ -60,17 +59,15 @@ WINDOW = 20  # steps per timed window: one progress-bar redraw (refresh_rate 20)
 
 
 class EpochMarks:
-    """When each batch (or group of batches) of one epoch started, and when the last ended."""
+    """When each batch of one epoch started, and when the last ended."""
 
     def __init__(self) -> None:
         self.times: list[float] = []
-        self.sizes: list[int] = []  # images per item
-        self.steps: list[int] = []  # batches per item
+        self.sizes: list[int] = []  # images per batch
 
-    def batch_starts(self, size: int, at: float | None = None, steps: int = 1) -> None:
+    def batch_starts(self, size: int, at: float | None = None) -> None:
         self.times.append(time.perf_counter() if at is None else at)
         self.sizes.append(size)
-        self.steps.append(steps)
 
     def ends(self) -> None:
         self.times.append(time.perf_counter())
@@ -80,12 +77,10 @@ class EpochMarks:
 
         Windows a few hundred milliseconds long keep what happens every few steps (a
         progress-bar redraw, a logging step) inside the measure, while the median over
-        them drops the windows a burst of load on a shared machine landed in. A window
-        holds whole items (a group of batches is timed as one); an epoch shorter than
-        a window is one window.
+        them drops the windows a burst of load on a shared machine landed in. An epoch
+        shorter than a window is one window.
         """
-        per_item = max(self.steps, default=1)
-        window = max(1, min(-(-WINDOW // per_item), len(self.sizes)))  # items per window
+        window = max(1, min(WINDOW, len(self.sizes)))
         return [sum(self.sizes[start:start + window]) / (self.times[start + window] - self.times[start])
                 for start in range(0, len(self.sizes) - window + 1, window)]
 
@@ -187,9 +182,6 @@ class TutorialLoop:
 class Interleave(Callback):
     """Times each sweeplab training epoch, then runs one epoch of every baseline.
 
-    It reads groups of batches itself (``handles_step_groups``), so sweeplab's
-    ``steps_per_execution: auto`` keeps the group size a run without it gets.
-
     The pipelines alternate epoch by epoch (c, a, a', b, c, a, a', b, ...; a' is ``a_same``), so a slow
     spell on a shared machine hits all of them alike instead of one whole repeat.
     sweeplab's epoch runs from its start to the end of its last batch; validation and
@@ -199,8 +191,6 @@ class Interleave(Callback):
         baselines: name -> factory taking the fitted LightningModule (so that a
             baseline can copy choices sweeplab made, like the memory layout).
     """
-
-    handles_step_groups = True
 
     def __init__(self, baselines: dict) -> None:
         self.factories = baselines
@@ -213,8 +203,7 @@ class Interleave(Callback):
         self._marks = EpochMarks()
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
-        batches = batches_in(batch)
-        self._marks.batch_starts(sum(len(labels) for _, labels in batches), steps=len(batches))
+        self._marks.batch_starts(len(batch[1]))
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         self._last_end = time.perf_counter()
@@ -236,9 +225,8 @@ def measure(workload: Workload, batch_size: int, args) -> dict:
     overrides = workload.overrides + [
         f"trainer.max_epochs={args.epochs + 1}", "early_stopping.patience=1000",
         f"data.batch_size={batch_size}", "logger=tensorboard", f"progress_bar={args.progress_bar}",
-        f"steps_per_execution={args.steps_per_execution}",
     ]
-    cfg = compose_checked(CONFIG_DIR, "train", overrides)
+    cfg = compose_train(overrides)
     datamodule = build_datamodule(cfg)
     datamodule.prepare_data()
     datamodule.setup("fit")
@@ -261,7 +249,6 @@ def measure(workload: Workload, batch_size: int, args) -> dict:
     return {"workload": workload.name, "images": n_images, "batch": batch_size, "epochs": args.epochs,
             "windows": len(windows["c"]), **rate,
             "layout": "channels-last" if module.memory_format == torch.channels_last else "NCHW",
-            "group": trainer.train_dataloader.group,
             "c/a": rate["c"] / rate["a"], "c/a_same": rate["c"] / rate["a_same"], "c/b": rate["c"] / rate["b"]}
 
 
@@ -274,12 +261,12 @@ def table(rows: list[dict]) -> str:
         f"images per second: median over windows of about {WINDOW} steps, from {rows[0]['epochs']} timed epochs of each "
         "pipeline after one warm-up epoch, the pipelines taking turns epoch by epoch",
         "",
-        "| workload | train images | batch | sweeplab layout, steps per execution | (a) plain loop img/s | (a') plain loop, sweeplab's layout img/s "
+        "| workload | train images | batch | sweeplab layout | (a) plain loop img/s | (a') plain loop, sweeplab's layout img/s "
         "| (b) DataLoader img/s | (c) sweeplab img/s | c/a | c/a' | c/b |",
         "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
-        lines.append(f"| {r['workload']} | {r['images']:,} | {r['batch']} | {r['layout']}, {r['group']} | {r['a']:,.0f} | {r['a_same']:,.0f} "
+        lines.append(f"| {r['workload']} | {r['images']:,} | {r['batch']} | {r['layout']} | {r['a']:,.0f} | {r['a_same']:,.0f} "
                      f"| {r['b']:,.0f} | {r['c']:,.0f} | {r['c/a']:.2f} | {r['c/a_same']:.2f} | {r['c/b']:.2f} |")
     lines += ["", "c/a: sweeplab against the plain loop a user writes (PyTorch's default NCHW layout); "
                   "c/a': the same loop in sweeplab's memory layout, so the ratio is sweeplab's per-step overhead alone.", ""]
@@ -299,8 +286,6 @@ def main() -> None:
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[64, 128],
                         help="measure each workload at each batch size (per-step overhead weighs more at small ones)")
     parser.add_argument("--progress-bar", default="true", help="include the progress bar in (c)")
-    parser.add_argument("--steps-per-execution", default="auto",
-                        help="sweeplab's steps_per_execution for (c): optimizer steps per pass of Lightning's batch loop")
     parser.add_argument("--only", choices=["lenet_mnist", "resnet_cifar"], default=None)
     parser.add_argument("--out", default="outputs/benchmarks/throughput")
     parser.add_argument("--table", default="benchmarks/results/throughput.md", help="also write the table here ('' to skip)")

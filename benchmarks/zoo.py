@@ -20,8 +20,8 @@ from pathlib import Path
 
 
 from machine import describe  # benchmarks/machine.py
-from sweeplab.cli.common import CONFIG_DIR, register_resolvers
-from sweeplab.config.preflight import compose_checked
+from sweeplab.config.compose import compose_train
+from sweeplab.config.resolvers import register_resolvers
 from sweeplab.runs.files import write_json_atomic, write_text_atomic
 from sweeplab.runs.fit import fit
 
@@ -51,13 +51,13 @@ def train(name: str, args, out_root: Path) -> dict:
         f"trainer.max_epochs={args.epochs}", f"early_stopping.patience={args.epochs + 1}",
         f"seed={args.seed}", "logger=csv", "progress_bar=false",
     ]
-    cfg = compose_checked(CONFIG_DIR, "train", overrides)
+    cfg = compose_train(overrides)
     results = fit(cfg, out_root / name)
-    seconds_per_epoch = sum(row["epoch_s"] for row in results["history"]) / results["epochs_run"]
+    seconds_per_epoch = sum(row["epoch_s"] for row in results.history) / results.epochs_run
     return {
-        "model": name, "overrides": " ".join(ZOO[name]), "params": results["num_params"],
+        "model": name, "overrides": " ".join(ZOO[name]), "params": results.num_params,
         "s_per_epoch": seconds_per_epoch,
-        "test_acc": results["test_acc"], "best_val_acc": results["best_val_acc"], "status": results["status"],
+        "test_acc": results.test_acc, "best_val_acc": results.best_val_acc, "status": results.status,
     }
 
 

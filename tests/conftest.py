@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
 
-from sweeplab.cli.common import CONFIG_DIR, register_resolvers
+from sweeplab.config.compose import compose_train
+from sweeplab.config.resolvers import register_resolvers
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_MNIST = REPO.parent / "shared" / "data" / "mnist-10k"
@@ -28,8 +28,7 @@ FAKE_FAST = [
 
 def compose_config(overrides: list[str] | None = None):
     """The config `python train.py OVERRIDES` would run, without Hydra's run folder."""
-    with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
-        return compose("train", overrides=list(overrides or []))
+    return compose_train(list(overrides or []))
 
 
 @pytest.fixture

@@ -28,7 +28,7 @@ def test_a_run_writes_results_checkpoints_and_events(fake_run):
     run_dir, results = fake_run
     on_disk = json.loads((run_dir / "results.json").read_text())
     assert RESULT_KEYS <= set(on_disk)
-    assert on_disk["status"] == "completed" and on_disk == json.loads(json.dumps(results))
+    assert on_disk["status"] == "completed" and on_disk == json.loads(json.dumps(results.to_dict()))
     assert on_disk["epochs_run"] == 3 and len(on_disk["history"]) == 3
     assert [row["epoch"] for row in on_disk["history"]] == [1, 2, 3]
     assert on_disk["best_val_loss"] == min(row["val_loss"] for row in on_disk["history"])
@@ -44,18 +44,18 @@ def test_history_keeps_every_epoch_even_when_the_best_is_earlier(tmp_path):
     cfg = compose_config(FAKE_FAST + ["model=mlp", "trainer.max_epochs=4", "early_stopping.patience=10",
                                       "callbacks.checkpoint.mode=max"])
     results = fit(cfg, tmp_path)
-    losses = [r["val_loss"] for r in results["history"]]
+    losses = [r["val_loss"] for r in results.history]
     assert losses.index(max(losses)) < 3  # the evaluated checkpoint is not the last epoch's
-    assert results["epochs_run"] == 4 and [r["epoch"] for r in results["history"]] == [1, 2, 3, 4]
+    assert results.epochs_run == 4 and [r["epoch"] for r in results.history] == [1, 2, 3, 4]
 
 
 def test_learnable_data_is_learned(fake_run):
     _, results = fake_run
-    assert results["test_acc"] > 0.5  # chance is 0.1
+    assert results.test_acc > 0.5  # chance is 0.1
 
 
 def _lrs(results):
-    return [row["lr"] for row in results["history"]]
+    return [row["lr"] for row in results.history]
 
 
 @pytest.mark.parametrize(
@@ -72,7 +72,7 @@ def test_schedulers_shape_the_learning_rate(tmp_path, scheduler, check):
     cfg = compose_config(FAKE_FAST + ["model=mlp", "optimizer=sgd", "optimizer.lr=0.01",
                                       "trainer.max_epochs=3", f"scheduler={scheduler}", "early_stopping.patience=10", *extra])
     results = fit(cfg, tmp_path)
-    assert results["status"] == "completed"
+    assert results.status == "completed"
     assert check(_lrs(results)), _lrs(results)
 
 
@@ -87,9 +87,9 @@ def test_plateau_scheduler_monitors_validation_loss(tmp_path):
 def test_a_diverging_loss_stops_the_run_with_status_diverged(tmp_path):
     cfg = compose_config(FAKE_FAST + ["model=mlp", "optimizer=sgd", "optimizer.lr=1e6", "trainer.max_epochs=5"])
     results = fit(cfg, tmp_path)
-    assert results["status"] == "diverged"
-    assert "loss became" in results["error"]
-    assert results["epochs_run"] <= 1
+    assert results.status == "diverged"
+    assert "loss became" in results.error
+    assert results.epochs_run <= 1
     assert json.loads((tmp_path / "results.json").read_text())["status"] == "diverged"
 
 
@@ -99,8 +99,8 @@ def test_lenet_learns_real_mnist_and_is_reproducible(tmp_path, mnist_dir):
                  "logger=csv", "progress_bar=false"]
     first = fit(compose_config(overrides), tmp_path / "a")
     second = fit(compose_config(overrides), tmp_path / "b")
-    assert first["status"] == "completed" and first["test_size"] == 2000
-    assert first["test_acc"] >= 0.95, first["test_acc"]
-    assert first["test_acc"] == second["test_acc"]
-    assert [r["val_loss"] for r in first["history"]] == [r["val_loss"] for r in second["history"]]
-    assert math.isfinite(first["test_loss"])
+    assert first.status == "completed" and first.test_size == 2000
+    assert first.test_acc >= 0.95, first.test_acc
+    assert first.test_acc == second.test_acc
+    assert [r["val_loss"] for r in first.history] == [r["val_loss"] for r in second.history]
+    assert math.isfinite(first.test_loss)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -15,9 +14,10 @@ from tensorboard.plugins import base_plugin
 from tensorboard.plugins.hparams import api_pb2, backend_context, list_session_groups
 
 from conftest import FAKE_FAST, compose_config
+from sweeplab.metrics import HEADLINE
 from sweeplab.reports import run_plots
-from sweeplab.reports.run_plots import plot_confusion, plot_curves, plot_misclassified, write_run_plots
-from sweeplab.runs.fit import HPARAM_METRICS, fit
+from sweeplab.reports.run_plots import plot_confusion, plot_curves, plot_misclassified
+from sweeplab.runs.fit import fit
 
 PLOTS = ("curves.png", "confusion.png", "misclassified.png")
 IMAGE_TAGS = {"test/confusion_matrix", "test/misclassified", "model/first_layer_kernels"}
@@ -26,7 +26,7 @@ IMAGE_TAGS = {"test/confusion_matrix", "test/misclassified", "model/first_layer_
 def _tensorboard_run(tmp_path_factory, model: str):
     run_dir = tmp_path_factory.mktemp(model)
     cfg = compose_config(FAKE_FAST + [f"model={model}", "logger=tensorboard"])
-    return run_dir, cfg, fit(cfg, run_dir)
+    return run_dir, cfg, fit(cfg, run_dir).to_dict()
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +98,7 @@ def test_tensorboard_hparams_session_holds_the_final_metrics(lenet_run):
     run_dir, _, results = lenet_run
     (group,) = _session_groups(run_dir)
     metrics = {value.name.tag: value.value for value in group.metric_values}
-    expected = {f"hp/{key}": float(results[key]) for key in HPARAM_METRICS if results.get(key) is not None}
+    expected = {f"hp/{key}": float(results[key]) for key in HEADLINE if results.get(key) is not None}
     assert "hp_metric" not in metrics
     assert set(metrics) == set(expected) and {"hp/test_acc", "hp/best_val_acc"} <= set(metrics)
     for tag, value in expected.items():
@@ -132,33 +132,27 @@ def test_scalar_names_are_the_same_for_any_model(lenet_run, tmp_path_factory):
     assert {"train_loss", "train_acc", "val_loss", "val_acc", "lr", "test_acc"} <= lenet_tags
 
 
-# --- write_run_plots on its own: what is written when, and failures ----------------------------
+# --- the RunPlots callback: what is written when, and failures ----------------------------
 
 
-def _stand_ins(results):
-    module = SimpleNamespace(misclassified=[(torch.randn(1, 8, 8), 1, 0)], model=torch.nn.Conv2d(1, 4, 3))
-    return module, SimpleNamespace(loggers=[], global_step=0)
-
-
-def test_a_plotting_error_is_a_warning_and_the_other_plots_are_still_written(lenet_run, tmp_path, monkeypatch, caplog):
-    _, _, results = lenet_run
-
+def test_a_plotting_error_is_a_warning_and_the_other_plots_are_still_written(tmp_path, monkeypatch, caplog):
     def broken(*args, **kwargs):
         raise RuntimeError("no ink")
 
     monkeypatch.setattr(run_plots, "plot_curves", broken)
     with caplog.at_level(logging.WARNING, logger=run_plots.__name__):
-        write_run_plots(tmp_path, results, *_stand_ins(results))
+        results = fit(compose_config(FAKE_FAST + ["model=mlp", "trainer.max_epochs=1"]), tmp_path)
+    assert results.status == "completed"
     assert "could not write curves.png: RuntimeError: no ink" in caplog.text
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["confusion.png", "misclassified.png"]
+    assert sorted(p.name for p in tmp_path.glob("*.png")) == ["confusion.png", "misclassified.png"]
 
 
-def test_without_a_test_only_the_curves_are_drawn(lenet_run, tmp_path):
-    _, _, results = lenet_run
-    write_run_plots(tmp_path, {**results, "test_confusion": None}, *_stand_ins(results))
-    assert [p.name for p in tmp_path.iterdir()] == ["curves.png"]
-    write_run_plots(tmp_path / "none", {**results, "test_confusion": None, "history": []}, *_stand_ins(results))
-    assert not (tmp_path / "none").exists()
+def test_without_a_test_only_the_curves_are_drawn_and_without_the_callback_none(tmp_path):
+    cfg = compose_config(FAKE_FAST + ["model=mlp", "trainer.max_epochs=1", "evaluate_test=false"])
+    fit(cfg, tmp_path / "no_test")
+    assert [p.name for p in (tmp_path / "no_test").glob("*.png")] == ["curves.png"]
+    fit(compose_config(FAKE_FAST + ["model=mlp", "trainer.max_epochs=1", "~callbacks.run_plots"]), tmp_path / "none")
+    assert not list((tmp_path / "none").glob("*.png"))
 
 
 def test_curves_tolerate_epochs_without_validation():

@@ -88,8 +88,10 @@ def test_overrides_keep_every_digit_of_a_float():
     "space, key",
     [
         ({"optimizer.lr": {"type": "loguniform", "low": 1, "high": 2}}, "sweep.space.optimizer.lr.type"),
-        ({"optimizer.lr": {"type": "float", "low": 0.1, "high": 0.01}}, "sweep.space.optimizer.lr.high"),
-        ({"optimizer.lr": {"type": "float", "low": 0, "high": 1, "log": True}}, "sweep.space.optimizer.lr.low"),
+        # Optuna's distributions check the range as a whole: the entry is named, with Optuna's reason
+        ({"optimizer.lr": {"type": "float", "low": 0.1, "high": 0.01}}, "sweep.space.optimizer.lr"),
+        ({"optimizer.lr": {"type": "float", "low": 0, "high": 1, "log": True}}, "sweep.space.optimizer.lr"),
+        ({"data.batch_size": {"type": "int", "low": 1.5, "high": 8}}, "sweep.space.data.batch_size.low"),
         ({"optimizer": {"type": "categorical", "choices": []}}, "sweep.space.optimizer.choices"),
         ({"optimizer.lr": {"type": "float", "low": 0.1, "high": 1, "bins": 3}}, "sweep.space.optimizer.lr.bins"),
         ({"optimizer.momentum": {"type": "float", "low": 0.1, "high": 0.9, "when": {"optimizer": "sgd"}}},
@@ -108,7 +110,7 @@ def test_command_line_settings_override_the_sweep_file(tmp_path):
     settings = load_settings(source, ["sweep.n_trials=9", "sweep.space.optimizer.lr.high=0.5",
                                       "sweep.pruner.name=hyperband", "sweep.storage=postgresql://u:p@h/db"])
     assert settings.n_trials == 9 and settings.study_name == "fake_sweep"
-    assert settings.space.params[1].high == 0.5
+    assert settings.space.params[1].distribution.high == 0.5
     assert settings.pruner == {"name": "hyperband"}  # another pruner starts from its own defaults
     assert settings.sampler == {"name": "tpe", "seed": 0} and settings.metric == "val_acc"
     assert settings.storage == "postgresql://u:p@h/db"
@@ -162,7 +164,7 @@ def test_pruning_reports_each_training_epoch_once_and_not_the_final_validation(t
     results = fit(cfg, tmp_path, callbacks=[EpochPruningCallback(trial, monitor="val_acc")])
     reported = study.trials[0].intermediate_values
     assert sorted(reported) == [0, 1, 2]  # 0-based epochs; fit's last validation of the best checkpoint is not one
-    assert [reported[step] for step in sorted(reported)] == pytest.approx([row["val_acc"] for row in results["history"]])
+    assert [reported[step] for step in sorted(reported)] == pytest.approx([row["val_acc"] for row in results.history])
 
 
 def test_a_pruned_trial_is_a_run_folder_marked_pruned(tmp_path):

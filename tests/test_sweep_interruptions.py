@@ -20,14 +20,11 @@ from optuna.trial import FrozenTrial, TrialState
 from conftest import FAKE_FAST, HELPERS, REPO
 from sweeplab.cli.sweep import run as sweep_command
 from sweeplab.sweeps.interrupts import INTERRUPTED_EXIT_CODE, RESUME_HINT, InterruptOnce
+from sweeplab.sweeps.liveness import this_worker, worker_is_gone
 from sweeplab.sweeps.settings import load_settings
-from sweeplab.sweeps.study import FINISHED, open_storage, open_study, places_left
+from sweeplab.sweeps.study import FINISHED, open_study, places_left
 
-HEARTBEAT_S = 2  # a killed trial is stale after two missed heartbeats
-# SQLite stores heartbeats as CURRENT_TIMESTAMP, in whole seconds: a wait of exactly the grace
-# period can read as one second less, and Optuna needs strictly more than the grace period.
-SQLITE_CLOCK_TICK_S = 1
-STALE_AFTER_S = 2 * HEARTBEAT_S + SQLITE_CLOCK_TICK_S + 1
+HEARTBEAT_S = 2
 BASE = FAKE_FAST + ["model=mlp", "evaluate_test=false"]
 LR_RANGE = {"optimizer.lr": {"type": "float", "low": 1e-3, "high": 0.1, "log": True}}
 
@@ -157,18 +154,18 @@ def test_the_first_stop_signal_interrupts_and_repeats_are_ignored():
     assert handler.received == "SIGTERM"
 
 
-def test_a_sweep_killed_during_a_trial_resumes_to_exactly_n_trials(tmp_path, launch):
-    source, study_dir = write_sweep(tmp_path, n_trials=6), tmp_path / "study"
+def test_a_sweep_killed_during_a_trial_resumes_at_once_to_exactly_n_trials(tmp_path, launch):
+    # the sweep kills itself (SIGKILL) as trial 2 starts its second epoch: no race, no waiting for heartbeats
+    kill = ["+callbacks.kill._target_=kill_after_epoch.KillAfterEpoch", "+callbacks.kill.epoch=1",
+            "+callbacks.kill.folder=trial_0002"]
+    source, study_dir = write_sweep(tmp_path, n_trials=6, overrides=BASE + kill), tmp_path / "study"
     first = launch(source, study_dir, "first")
-    first.wait_until(started(study_dir, 2), "trial 2")
-    os.killpg(first.process.pid, signal.SIGKILL)
     assert first.finish() == -signal.SIGKILL
     killed = in_state(trials_of(study_dir), TrialState.RUNNING)
-    assert [t.number for t in killed] == [2], "the kill must hit trial 2 while it runs"
+    assert [t.number for t in killed] == [2]
     assert len(in_state(trials_of(study_dir), *FINISHED)) == 2
-    time.sleep(STALE_AFTER_S)  # the killed trial's heartbeat goes stale
 
-    again = launch(source, study_dir, "again")
+    again = launch(source, study_dir, "again")  # at once: the dead worker's process id is gone
     assert again.finish() == 0, again.stderr()[-3000:]
     assert "6 of 6 trials finished" in again.stdout()
     trials = assert_n_finished_in_their_own_folders(study_dir, 6)
@@ -227,20 +224,35 @@ def test_sigterm_to_the_main_process_stops_its_workers_too(tmp_path, launch):
     assert len(in_state(trials, TrialState.WAITING)) == len(stopped)  # each queued to run again
 
 
-def test_opening_the_study_fails_a_dead_trial_so_that_it_holds_no_place(tmp_path):
-    settings = load_settings(write_sweep(tmp_path, n_trials=2, heartbeat_s=1))
+def _a_dead_worker() -> str:
+    """The identity of a worker process of this host that has ended."""
+    child = subprocess.run([sys.executable, "-c", "from sweeplab.sweeps.liveness import this_worker; print(this_worker())"],
+                           capture_output=True, text=True, check=True)
+    return child.stdout.strip()
+
+
+def test_opening_the_study_fails_a_dead_workers_trial_at_once_and_queues_its_retry(tmp_path):
+    settings = load_settings(write_sweep(tmp_path, n_trials=2))
     url = f"sqlite:///{tmp_path / 'study.db'}"
     study = open_study(settings, url)
     study.tell(study.ask(), 0.5)
-    dead = study.ask()
-    open_storage(url, heartbeat_s=1).record_heartbeat(dead._trial_id)  # its one heartbeat, then its worker died
-    assert places_left(study, settings.n_trials) == 0  # the dead trial still counts as running
-    time.sleep(2 * 1 + SQLITE_CLOCK_TICK_S + 0.5)  # two missed heartbeats, read in whole seconds
+    alive, dead = study.ask(), study.ask()
+    alive.set_user_attr("worker", this_worker())  # this process: still running its trial
+    dead.set_user_attr("worker", _a_dead_worker())
+    assert places_left(study, settings.n_trials) == 0  # both running trials hold a place
     reopened = open_study(settings, url)
     trials = reopened.get_trials()
-    assert trials[dead.number].state == TrialState.FAIL
+    assert trials[dead.number].state == TrialState.FAIL and trials[alive.number].state == TrialState.RUNNING
     assert [t.state for t in trials if t.system_attrs.get("failed_trial") == dead.number] == [TrialState.WAITING]
-    assert places_left(reopened, settings.n_trials) == 1
+    assert places_left(reopened, settings.n_trials) == 0  # the alive trial and the one finished
+
+
+def test_a_worker_is_gone_only_when_its_process_of_this_host_is():
+    assert not worker_is_gone(this_worker())
+    assert worker_is_gone(_a_dead_worker())
+    assert not worker_is_gone("some-other-host:1:0")  # left to the heartbeat
+    host, pid, _ = this_worker().split(":")
+    assert worker_is_gone(f"{host}:{pid}:1")  # this process id, but another process's start time: reused
 
 
 # --- trials that break -----------------------------------------------------------------------
@@ -273,12 +285,15 @@ from lightning.pytorch.callbacks import Callback
 
 
 class FailOnce(Callback):
-    """Raise when first built; the marker file makes later trials build fine."""
+    """Raise when training first starts; the marker file lets later trials train."""
 
     def __init__(self, marker: str) -> None:
-        if not Path(marker).exists():
-            Path(marker).touch()
-            raise RuntimeError("deliberate failure while building the trainer")
+        self.marker = Path(marker)
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        if not self.marker.exists():
+            self.marker.touch()
+            raise RuntimeError("deliberate failure as training starts")
 '''
 
 
@@ -294,10 +309,11 @@ def test_an_exception_in_one_trial_keeps_its_traceback_and_the_sweep_goes_on(tmp
     assert [t.state for t in trials] == [TrialState.FAIL, TrialState.COMPLETE, TrialState.COMPLETE]
     failed = trials[0]
     assert failed.user_attrs["status"] == "failed"
-    assert "deliberate failure while building the trainer" in failed.user_attrs["error"]
-    traceback = (study_dir / "trial_0000" / "error.txt").read_text()  # it broke before fit's training loop
+    assert "deliberate failure as training starts" in failed.user_attrs["error"]
+    traceback = (study_dir / "trial_0000" / "error.txt").read_text()
     assert traceback.startswith("Traceback (most recent call last):")
-    assert "faulty_callbacks.py" in traceback and "RuntimeError: deliberate failure while building" in traceback
+    assert "faulty_callbacks.py" in traceback and "RuntimeError: deliberate failure as training starts" in traceback
     assert traceback.strip().splitlines()[-1] in failed.user_attrs["error"]
-    assert not (study_dir / "trial_0000" / "results.json").exists()  # nothing claims a result
+    results = json.loads((study_dir / "trial_0000" / "results.json").read_text())
+    assert results["status"] == "failed" and results["test_acc"] is None  # nothing claims success
     assert "2 complete, 0 pruned, 1 failed" in (study_dir / "report.md").read_text()

@@ -1,26 +1,25 @@
-"""The training step drives optimization itself: clipping, hooks, memory layout."""
+"""The training step is Lightning's automatic optimization: clipping, accumulation, memory layout."""
 
 from __future__ import annotations
+
+import json
 
 import lightning.pytorch as pl
 import pytest
 import torch
 from lightning.pytorch.callbacks import Callback
 
-from conftest import FAKE_FAST, compose_config
+from conftest import FAKE_FAST, compose_config, run_cli
 from sweeplab.runs.build import build_datamodule, build_module, build_trainer
 from sweeplab.runs.fit import fit
 
-
-def _steps_taken(results: dict) -> int:
-    """Optimizer steps of a FAKE_FAST run (batch 32, last batch kept)."""
-    return results["epochs_run"] * -(-results["train_size"] // 32)
+ONE_SGD_STEP = ["model=mlp", "optimizer=sgd", "optimizer.lr=1.0", "optimizer.momentum=0", "scheduler=none",
+                "~callbacks.early_stopping", "data.augment.translate=0"]
 
 
-def _one_step(tmp_path, overrides):
-    """Weights before and after one SGD step of the config, on fake data."""
-    cfg = compose_config(FAKE_FAST + ["model=mlp", "optimizer=sgd", "optimizer.lr=1.0", "optimizer.momentum=0",
-                                      "scheduler=none", "+trainer.max_steps=1", "~callbacks.early_stopping"] + overrides)
+def _weights_after(tmp_path, overrides: list[str]) -> tuple[torch.Tensor, torch.Tensor, pl.Trainer]:
+    """The MLP's weights before and after training the config on fake data."""
+    cfg = compose_config(FAKE_FAST + ONE_SGD_STEP + overrides)
     datamodule = build_datamodule(cfg)
     datamodule.prepare_data()
     datamodule.setup("fit")
@@ -29,49 +28,40 @@ def _one_step(tmp_path, overrides):
     before = torch.nn.utils.parameters_to_vector(module.model.parameters()).detach().clone()
     trainer = build_trainer(cfg, tmp_path, [])
     trainer.fit(module, datamodule=datamodule)
-    after = torch.nn.utils.parameters_to_vector(module.model.parameters()).detach()
-    return trainer, before, after
+    return before, torch.nn.utils.parameters_to_vector(module.model.parameters()).detach(), trainer
 
 
-def test_gradient_clip_val_bounds_the_step(tmp_path):
-    trainer, before, after = _one_step(tmp_path / "clipped", ["gradient_clip_val=0.001"])
+def test_gradient_clip_val_bounds_the_gradient_norm(tmp_path):
+    before, after, trainer = _weights_after(tmp_path / "clipped", ["+trainer.max_steps=1", "trainer.gradient_clip_val=0.001"])
     assert trainer.global_step == 1
     # SGD with lr 1 moves the weights by exactly the clipped gradient
     assert (after - before).norm().item() == pytest.approx(0.001, rel=1e-3)
-    _, before, after = _one_step(tmp_path / "free", [])
+    before, after, _ = _weights_after(tmp_path / "free", ["+trainer.max_steps=1"])
     assert (after - before).norm().item() > 0.01
 
 
-class StepHookCounter(Callback):
-    def __init__(self) -> None:
-        self.before = self.after = self.optimizer_steps = 0
-
-    def on_before_backward(self, trainer, pl_module, loss) -> None:
-        self.before += 1
-
-    def on_after_backward(self, trainer, pl_module) -> None:
-        self.after += 1
-
-    def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
-        self.optimizer_steps += 1
+def test_accumulating_two_batches_is_one_step_on_the_doubled_batch(tmp_path):
+    _, accumulated, trainer = _weights_after(tmp_path / "acc", ["+trainer.max_steps=1", "data.batch_size=16",
+                                                                "trainer.accumulate_grad_batches=2"])
+    assert trainer.global_step == 1  # two batches, one optimizer step
+    before, doubled, _ = _weights_after(tmp_path / "doubled", ["+trainer.max_steps=1", "data.batch_size=32"])
+    assert (doubled - before).norm().item() > 0.01
+    assert torch.allclose(accumulated, doubled, atol=1e-6)
 
 
-def test_step_counting_holds_on_the_direct_path(tmp_path):
-    """Without listeners the step calls loss.backward() and the bare optimizer; the
-    trainer still counts every step (checkpoints, max_steps and logging rely on it)."""
+def test_the_command_line_takes_lightnings_gradient_options(tmp_path):
+    done = run_cli("train.py", *FAKE_FAST, "model=mlp", "trainer.max_epochs=1", "trainer.accumulate_grad_batches=2",
+                   "trainer.gradient_clip_val=1.0", f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    hparams = json.loads((tmp_path / "run" / "results.json").read_text())["hparams"]
+    assert hparams["trainer.accumulate_grad_batches"] == 2 and hparams["trainer.gradient_clip_val"] == 1.0
+
+
+def test_every_optimizer_step_is_counted(tmp_path):
     results = fit(compose_config(FAKE_FAST + ["model=mlp"]), tmp_path)
-    steps = _steps_taken(results)
+    steps = results.epochs_run * -(-results.train_size // 32)  # batch 32, last batch kept
     last = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
-    assert last["global_step"] == steps and last["epoch"] == results["epochs_run"] - 1
-
-
-def test_step_hooks_of_callbacks_still_run(tmp_path):
-    """A callback that overrides a backward or optimizer hook sends the step through
-    Lightning's wrappers, hooks and all."""
-    counter = StepHookCounter()
-    results = fit(compose_config(FAKE_FAST + ["model=mlp"]), tmp_path, callbacks=[counter])
-    steps = _steps_taken(results)
-    assert counter.before == counter.after == counter.optimizer_steps == steps
+    assert last["global_step"] == steps and last["epoch"] == results.epochs_run - 1
 
 
 class LayoutProbe(Callback):

@@ -23,7 +23,7 @@ IMAGES = ("kernels.png", "feature_maps.png", "fixed_kernels.png")
 def _trained_run(root: Path, model: str) -> Path:
     """A run folder as train.py leaves it: config in .hydra/, checkpoints, results."""
     cfg = compose_config(FAKE_FAST + [f"model={model}", "trainer.max_epochs=1"])
-    assert fit(cfg, root)["status"] == "completed"
+    assert fit(cfg, root).status == "completed"
     (root / ".hydra").mkdir()
     OmegaConf.save(cfg, root / ".hydra" / "config.yaml")
     return root

@@ -20,6 +20,6 @@ def test_every_model_survives_a_fast_dev_run(model, channels, size, tmp_path):
         "data.num_test_samples=16", "data.batch_size=8", "trainer.fast_dev_run=true", "logger=csv", "progress_bar=false",
     ])
     results = fit(cfg, tmp_path)
-    assert results["status"] == "completed"
-    assert results["test_size"] == 16 and results["num_params"] > 0
+    assert results.status == "completed"
+    assert results.test_size == 16 and results.num_params > 0
     assert (tmp_path / "model_summary.txt").read_text().count("\n") > 3

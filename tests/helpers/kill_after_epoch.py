@@ -2,16 +2,20 @@
 
 import os
 import signal
+from pathlib import Path
 
 from lightning.pytorch.callbacks import Callback
 
 
 class KillAfterEpoch(Callback):
-    """SIGKILL the process when epoch ``epoch + 1`` starts, i.e. after ``epoch`` epochs were saved."""
+    """SIGKILL the process when epoch ``epoch + 1`` starts, i.e. after ``epoch`` epochs were saved.
 
-    def __init__(self, epoch: int) -> None:
-        self.epoch = epoch
+    With ``folder``, only in the run whose folder has that name (one trial of a sweep).
+    """
+
+    def __init__(self, epoch: int, folder: str | None = None) -> None:
+        self.epoch, self.folder = epoch, folder
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:
-        if trainer.current_epoch == self.epoch:
+        if trainer.current_epoch == self.epoch and self.folder in (None, Path(trainer.default_root_dir).name):
             os.kill(os.getpid(), signal.SIGKILL)

@@ -11,8 +11,8 @@ from sweeplab.cli.common import exit_on_user_error
 from sweeplab.reports.run_records import load_runs
 from sweeplab.reports.runs_table import SORTABLE_METRICS, build_table, parse_filter
 from sweeplab.reports.table_render import FORMATS, render
+from sweeplab.runs.folder import CV_REPORT_JSON
 
-CV_REPORT = "cv_report.json"
 
 
 def parser() -> argparse.ArgumentParser:
@@ -34,13 +34,10 @@ def parser() -> argparse.ArgumentParser:
 
 def _paired_cv_comparison(paths: Sequence[str]) -> str | None:
     """The paired test of two cross-validation runs, when both paths hold a ``cv_report.json``."""
-    if len(paths) != 2 or not all((Path(p) / CV_REPORT).is_file() for p in paths):
+    if len(paths) != 2 or not all((Path(p) / CV_REPORT_JSON).is_file() for p in paths):
         return None
-    try:
-        from sweeplab.cv.paired import format_paired_comparison  # noqa: PLC0415 (only for two CV runs)
-    except ImportError as error:
-        print(f"note: no paired cross-validation comparison available ({error}); showing the runs table", file=sys.stderr)
-        return None
+    from sweeplab.cv.paired import format_paired_comparison  # noqa: PLC0415 (only for two CV runs)
+
     return format_paired_comparison(Path(paths[0]), Path(paths[1]))
 
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from sweeplab.cli.common import exit_on_user_error, register_resolvers
+from sweeplab.cli.common import exit_on_user_error
+from sweeplab.config.resolvers import register_resolvers
 from sweeplab.errors import UserInputError
 from sweeplab.sweeps.interrupts import INTERRUPTED_EXIT_CODE, RESUME_HINT, stop_cleanly_on_signals
-from sweeplab.sweeps.plan import plan_sweep
 from sweeplab.sweeps.settings import find_sweep_file, load_settings
 
 USAGE = "python sweep.py sweep=NAME [sweep.KEY=VALUE ...] [training overrides]"
@@ -42,8 +42,10 @@ def run(argv: Sequence[str]) -> int:
     """Check the arguments, then run (or resume) the study and write its report; returns the exit status."""
     name, sweep_args, training_overrides = split_arguments(argv)
     settings = load_settings(find_sweep_file(name), sweep_args)
+    from sweeplab.sweeps.plan import plan_sweep  # noqa: PLC0415 (torch and Lightning only once a config composes)
+
     plan = plan_sweep(settings, tuple(training_overrides))
-    from sweeplab.sweeps.session import run_sweep  # noqa: PLC0415 (input checked: now pay for torch and Lightning)
+    from sweeplab.sweeps.session import run_sweep  # noqa: PLC0415
 
     return run_sweep(plan)
 

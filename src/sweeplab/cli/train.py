@@ -10,32 +10,38 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from sweeplab.cli.common import CONFIG_DIR, exit_on_user_error, register_resolvers
-from sweeplab.config.preflight import preflight
-from sweeplab.runs.fit import fit
-
-EXIT_CODES = {"completed": 0, "diverged": 3, "failed": 1, "interrupted": 130}
+from sweeplab.cli.common import exit_on_user_error
+from sweeplab.config.compose import compose_train
+from sweeplab.config.locations import CONFIG_DIR, TRAIN_CONFIG
+from sweeplab.config.resolvers import register_resolvers
 
 
 @exit_on_user_error
 def run(cfg: DictConfig) -> float | None:
+    from sweeplab.cv.folds import cross_validates  # noqa: PLC0415 (input checked: now pay for torch and Lightning)
+    from sweeplab.runs.results import COMPLETED, EXIT_CODES  # noqa: PLC0415
+
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
-    if cfg.get("cv") and cfg.cv.folds:
-        from sweeplab.cv.crossval import cross_validate  # noqa: PLC0415 (only CV runs pay for it)
+    if cross_validates(cfg):
+        from sweeplab.cv.crossval import cross_validate  # noqa: PLC0415
 
-        results = cross_validate(cfg, run_dir)
+        report = cross_validate(cfg, run_dir)
+        status, error, score = report["status"], report["error"], report.get("best_val_acc")
     else:
+        from sweeplab.runs.fit import fit  # noqa: PLC0415
+
         results = fit(cfg, run_dir)
+        status, error, score = results.status, results.error, results.best_val_acc
     if hydra_cfg.mode == RunMode.MULTIRUN:
-        return results.get("best_val_acc")  # one bad combination must not end the grid
-    if results["status"] != "completed":
-        print(f"run {results['status']}: {results['error']}", file=sys.stderr)
-        sys.exit(EXIT_CODES[results["status"]])
-    return results.get("best_val_acc")
+        return score  # one bad combination must not end the grid
+    if status != COMPLETED:
+        print(f"run {status}: {error}", file=sys.stderr)
+        sys.exit(EXIT_CODES[status])
+    return score
 
 
-@hydra.main(config_path=CONFIG_DIR, config_name="train", version_base="1.3")
+@hydra.main(config_path=CONFIG_DIR, config_name=TRAIN_CONFIG, version_base="1.3")
 def main(cfg: DictConfig) -> float | None:
     return run(cfg)
 
@@ -52,9 +58,21 @@ def absolute_config_path(argv: list[str]) -> list[str]:
     return fixed
 
 
+def preflight(argv: list[str]) -> None:
+    """Compose and check a single run before Hydra starts it (Hydra's own flags: Hydra checks)."""
+    if any(arg.startswith("-") for arg in argv):
+        return
+    cfg = compose_train(argv)
+    from sweeplab.cv.folds import check_cv_settings  # noqa: PLC0415 (composed: now pay for torch and Lightning)
+    from sweeplab.runs.checks import check_config  # noqa: PLC0415
+
+    check_cv_settings(cfg.get("cv"))
+    check_config(cfg)
+
+
 @exit_on_user_error
 def cli() -> None:
     register_resolvers()
     sys.argv[1:] = absolute_config_path(sys.argv[1:])
-    preflight(CONFIG_DIR, "train", sys.argv[1:])
+    preflight(sys.argv[1:])
     main()

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from sweeplab.cli.common import exit_on_user_error, register_resolvers
+from sweeplab.cli.common import exit_on_user_error
+from sweeplab.config.resolvers import register_resolvers
 from sweeplab.reports.run_records import require_run_config
 
 

@@ -16,36 +16,35 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig
 
-from sweeplab.config.validate import validate_config
-from sweeplab.cv.events import log_cv_summary
-from sweeplab.cv.folds import (
-    FOLDS_FILE, Fold, check_cv_settings, check_folds_fit_classes, split_seeds, stratified_folds, write_folds,
-)
+from sweeplab.cv.folds import Fold, check_cv_settings, check_folds_fit_classes, split_seeds, stratified_folds, write_folds
 from sweeplab.cv.refit import refit_epochs, refit_on_pool
 from sweeplab.cv.report import completed, fold_record, per_class_accuracy, summarize, write_cv_report
 from sweeplab.data.datamodule import InMemoryDataModule
 from sweeplab.errors import ConfigError, UserInputError
-from sweeplab.runs.build import build_datamodule
+from sweeplab.metrics import BEST_VAL_ACC, BEST_VAL_LOSS, VAL_ACC, VAL_LOSS
+from sweeplab.runs.build import build_datamodule, build_logger
 from sweeplab.runs.fit import fit
-from sweeplab.runs.hparams import flat_hparams
+from sweeplab.runs.folder import CV_FOLDS_JSON, CV_REPORT_MD, RunFolder
+from sweeplab.runs.hparams import flat_hparams, log_hparams
 from sweeplab.runs.provenance import git_commit
+from sweeplab.runs.results import COMPLETED, FAILED, INTERRUPTED
 
 log = logging.getLogger(__name__)
 
 FoldCallback = Callable[[int, float], None]
-FOLD_METRICS = ("val_acc", "val_loss")
-# the names single runs use mean, for a fold, the scores of its best checkpoint
-METRIC_ALIASES = {"best_val_acc": "val_acc", "best_val_loss": "val_loss"}
+# a fold is scored by its best checkpoint's validation accuracy or loss; the names single runs give those
+FOLD_METRICS = {VAL_ACC.name: VAL_ACC.name, VAL_LOSS.name: VAL_LOSS.name,
+                BEST_VAL_ACC.name: VAL_ACC.name, BEST_VAL_LOSS.name: VAL_LOSS.name}
 
 
 def fold_metric(metric: str, key: str = "metric") -> str:
     """The fold score called ``metric`` (``val_acc``, ``val_loss`` or their ``best_`` names)."""
-    name = METRIC_ALIASES.get(metric, metric)
-    if name not in FOLD_METRICS:
-        raise ConfigError(key, metric, f"a fold is scored by one of {', '.join(FOLD_METRICS + tuple(METRIC_ALIASES))}")
-    return name
+    if metric not in FOLD_METRICS:
+        raise ConfigError(key, metric, f"a fold is scored by one of {', '.join(FOLD_METRICS)}")
+    return FOLD_METRICS[metric]
 
 
 def load_pool(cfg: DictConfig) -> InMemoryDataModule:
@@ -79,12 +78,11 @@ def cross_validate(
     run_dir = Path(run_dir)
     check_cv_settings(cfg.cv)
     metric = fold_metric(metric)
-    validate_config(cfg)
     datamodule = load_pool(cfg)
     labels = datamodule.pool_labels.numpy()
     check_folds_fit_classes(cfg.cv.folds, labels, datamodule.classes)
     folds = stratified_folds(labels, cfg.cv.folds, cfg.cv.repeats, cfg.cv.split_seed)
-    write_folds(run_dir / FOLDS_FILE, folds, len(labels))
+    write_folds(run_dir / CV_FOLDS_JSON, folds, len(labels))
     cv_run = _CVRun(cfg, run_dir, datamodule, folds, started)
 
     for fold in folds:
@@ -98,8 +96,8 @@ def cross_validate(
             cv_run.finish(_failure_status(failure), f"{fold.name}: {_describe(failure)}")
             raise
         cv_run.records.append(fold_record(fold, results))
-        if results["status"] != "completed":
-            return cv_run.finish(results["status"], f"{fold.name}: {results['error']}")
+        if results.status != COMPLETED:
+            return cv_run.finish(results.status, f"{fold.name}: {results.error}")
         cv_run.write("running", None, plot=False)
         if on_fold_end is not None:
             try:
@@ -114,11 +112,11 @@ def cross_validate(
         except BaseException as failure:
             cv_run.finish(_failure_status(failure), f"refit: {_describe(failure)}")
             raise
-    return cv_run.finish("completed", None, refit)
+    return cv_run.finish(COMPLETED, None, refit)
 
 
 def _failure_status(failure: BaseException) -> str:
-    return "interrupted" if isinstance(failure, (KeyboardInterrupt, SystemExit)) else "failed"
+    return INTERRUPTED if isinstance(failure, (KeyboardInterrupt, SystemExit)) else FAILED
 
 
 def _describe(exception: BaseException) -> str:
@@ -175,12 +173,28 @@ class _CVRun:
 
     def finish(self, status: str, error: str | None, refit: dict | None = None) -> dict[str, Any]:
         report = self.write(status, error, refit)
-        log_cv_summary(self.cfg, self.run_dir, report)
+        self.log_to_tensorboard(report)
         acc = report["summary"].get("val_acc") or {}
         estimate = f"val_acc {acc['mean']:.4f}" if acc.get("mean") is not None else "no estimate"
         if acc.get("ci_low") is not None:
             estimate += (f", 95% interval [{acc['ci_low']:.4f}, {acc['ci_high']:.4f}]"
                          f" (corrected [{acc['corrected_ci_low']:.4f}, {acc['corrected_ci_high']:.4f}])")
         log.info("cross-validation %s: %s over %d of %d folds; report: %s", status, estimate,
-                 report["folds_completed"], report["folds_planned"], self.run_dir / "cv_report.md")
+                 report["folds_completed"], report["folds_planned"], RunFolder(self.run_dir) / CV_REPORT_MD)
         return report
+
+    def log_to_tensorboard(self, report: dict[str, Any]) -> None:
+        """The fold scores as ``cv/val_acc`` per fold, the CV estimate in the HParams tab.
+
+        ``tensorboard --logdir <cv run>`` shows ``fold_0``, ``fold_1``, ... (and ``refit``) as runs
+        of their own, below the CV run itself.
+        """
+        logger = build_logger(self.cfg, self.run_dir)
+        if not isinstance(logger, TensorBoardLogger):
+            return
+        for record in completed(report["fold_results"]):
+            logger.log_metrics({"cv/val_acc": record["val_acc"], "cv/val_loss": record["val_loss"]}, step=record["index"])
+        metrics = {f"cv_{name}_{stat}": summary.get(stat)
+                   for name, summary in report["summary"].items() for stat in ("mean", "std")}
+        metrics["test_acc"] = (report.get("refit") or {}).get("test_acc")
+        log_hparams(logger, report["hparams"], metrics, report["status"])

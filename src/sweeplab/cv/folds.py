@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from numbers import Integral
 from pathlib import Path
 
 import numpy as np
 from omegaconf import DictConfig
 from sklearn.model_selection import StratifiedKFold
 
-from sweeplab.config.validate import is_int
+from sweeplab.constraints import Boolean, Interval, Options, check_params
 from sweeplab.errors import ConfigError
 from sweeplab.runs.files import write_json_atomic
+
+# what cv.* may be whatever the data (the folds must also fit the smallest class: check_folds_fit_classes)
+CV_CONSTRAINTS = {
+    "folds": [Options((0,), "0 (no cross-validation)"), Interval(Integral, 2, None)],
+    "repeats": [Interval(Integral, 1, None)],
+    "split_seed": [Interval(Integral, 0, None)],
+    "refit": [Boolean()],
+}
 
 
 @dataclass(frozen=True)
@@ -30,17 +39,14 @@ class Fold:
         return f"fold_{self.index}"
 
 
-def check_cv_settings(cv: DictConfig) -> None:
+def check_cv_settings(cv: DictConfig | None) -> None:
     """Refuse cv.* values that are wrong whatever the data (before anything is loaded)."""
-    folds, repeats, split_seed = cv.get("folds"), cv.get("repeats", 1), cv.get("split_seed", 0)
-    if not is_int(folds) or folds == 1 or folds < 0:
-        raise ConfigError("cv.folds", folds, "must be 0 (no cross-validation) or an integer >= 2")
-    if not is_int(repeats) or repeats < 1:
-        raise ConfigError("cv.repeats", repeats, "must be an integer >= 1")
-    if not is_int(split_seed) or split_seed < 0:
-        raise ConfigError("cv.split_seed", split_seed, "must be an integer >= 0")
-    if not isinstance(cv.get("refit", False), bool):
-        raise ConfigError("cv.refit", cv.get("refit"), "must be true or false")
+    check_params(dict(cv or {}), CV_CONSTRAINTS, prefix="cv.")
+
+
+def cross_validates(cfg: DictConfig) -> bool:
+    """Whether ``cfg`` asks for k-fold cross-validation (``cv.folds >= 2``)."""
+    return bool((cfg.get("cv") or {}).get("folds"))
 
 
 def check_folds_fit_classes(folds: int, labels: np.ndarray, classes: list[str] | None = None) -> None:
@@ -78,8 +84,6 @@ def stratified_folds(labels: np.ndarray, folds: int, repeats: int = 1, split_see
             result.append(Fold(repeat * folds + fold, repeat, fold, seed, np.sort(train), np.sort(val)))
     return result
 
-
-FOLDS_FILE = "cv_folds.json"
 
 
 def write_folds(path: str | Path, folds: list[Fold], pool_size: int) -> None:

@@ -21,7 +21,7 @@ import optuna
 from omegaconf import DictConfig
 
 from sweeplab.cv.crossval import cross_validate, fold_metric
-from sweeplab.errors import ConfigError
+from sweeplab.runs.results import COMPLETED, PRUNED
 
 
 def _reports_fold_scores(trial: optuna.Trial) -> bool:
@@ -34,13 +34,11 @@ def cv_objective(trial: optuna.Trial, cfg: DictConfig, trial_dir: str | Path, me
     """Cross-validate ``cfg`` in ``trial_dir``; return the mean fold ``metric``.
 
     Raises :class:`optuna.TrialPruned` when the study's pruner stops the trial
-    between folds, and :class:`~sweeplab.errors.ConfigError` for bad cv.* values.
+    between folds (``cv.folds`` was checked when the sweep was planned).
     A fold that diverges returns NaN, which Optuna records as a failed trial
     without ending the study.
     """
     metric = fold_metric(metric, key="sweep.metric")
-    if not cfg.get("cv") or not cfg.cv.get("folds"):
-        raise ConfigError("cv.folds", cfg.get("cv", {}).get("folds"), "must be an integer >= 2 for sweep.objective=cv")
     scores: list[float] = []
     per_fold = _reports_fold_scores(trial)
 
@@ -48,14 +46,14 @@ def cv_objective(trial: optuna.Trial, cfg: DictConfig, trial_dir: str | Path, me
         scores.append(score)
         trial.report(score if per_fold else statistics.fmean(scores), step=fold_index)
         if trial.should_prune():
-            trial.set_user_attr("status", "pruned")
+            trial.set_user_attr("status", PRUNED)
             trial.set_user_attr("cv_folds_completed", len(scores))
             raise optuna.TrialPruned(f"pruned after {len(scores)} of {cfg.cv.folds * cfg.cv.repeats} folds "
                                      f"({metric} so far {statistics.fmean(scores):.4f})")
 
     report = cross_validate(cfg, trial_dir, on_fold_end=report_and_maybe_prune, metric=metric)
     _keep_headline(trial, report, metric)
-    if report["status"] != "completed":  # a fold diverged: Optuna marks the trial failed, the sweep goes on
+    if report["status"] != COMPLETED:  # a fold diverged: Optuna marks the trial failed, the sweep goes on
         trial.set_user_attr("error", report["error"])
         return float("nan")
     return report["summary"][metric]["mean"]

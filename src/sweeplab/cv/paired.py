@@ -25,14 +25,13 @@ from typing import Any
 
 from scipy import stats as scipy_stats
 
-from sweeplab.cv.folds import FOLDS_FILE
-from sweeplab.cv.report import REPORT_JSON
 from sweeplab.cv.stats import CONFIDENCE, nadeau_bengio_factor, t_quantile
 from sweeplab.errors import ConfigError, UserInputError
+from sweeplab.metrics import VAL_ACC, VAL_LOSS
 from sweeplab.runs.files import read_json
+from sweeplab.runs.folder import CV_FOLDS_JSON, CV_REPORT_JSON
 
-SIGNIFICANCE = 0.05
-HIGHER_IS_BETTER = {"val_acc": True, "val_loss": False}
+PAIRED_METRICS = {m.name: m for m in (VAL_ACC, VAL_LOSS)}  # what each fold of a CV run scored
 
 
 @dataclass(frozen=True)
@@ -88,15 +87,15 @@ def corrected_resampled_ttest(
 # --- two CV run folders ------------------------------------------------------------------
 def _cv_run_dir(path: Path) -> Path:
     path = Path(path)
-    return path.parent if path.name == REPORT_JSON else path
+    return path.parent if path.name == CV_REPORT_JSON else path
 
 
 def load_cv_run(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
     """The report and the stored folds of a CV run folder (or of its cv_report.json)."""
     run_dir = _cv_run_dir(Path(path))
-    report_path, folds_path = run_dir / REPORT_JSON, run_dir / FOLDS_FILE
+    report_path, folds_path = run_dir / CV_REPORT_JSON, run_dir / CV_FOLDS_JSON
     if not report_path.is_file() or not folds_path.is_file():
-        raise UserInputError(f"{run_dir} is not a cross-validation run: it has no {REPORT_JSON} and {FOLDS_FILE} "
+        raise UserInputError(f"{run_dir} is not a cross-validation run: it has no {CV_REPORT_JSON} and {CV_FOLDS_JSON} "
                              f"(make one with `python train.py cv.folds=5`)")
     return read_json(report_path), read_json(folds_path)
 
@@ -128,8 +127,8 @@ def _paired_scores(report_a: dict, report_b: dict, metric: str) -> list[tuple[di
 def compare_cv_runs(dir_a: str | Path, dir_b: str | Path, metric: str = "val_acc",
                     confidence: float = CONFIDENCE) -> tuple[PairedTest, list[tuple[dict, dict]], dict, dict]:
     """The paired test of two CV runs, the fold records it paired, and both reports."""
-    if metric not in HIGHER_IS_BETTER:
-        raise ConfigError("metric", metric, f"must be one of {', '.join(HIGHER_IS_BETTER)}")
+    if metric not in PAIRED_METRICS:
+        raise ConfigError("metric", metric, f"must be one of {', '.join(PAIRED_METRICS)}")
     dir_a, dir_b = _cv_run_dir(Path(dir_a)), _cv_run_dir(Path(dir_b))
     report_a, folds_a = load_cv_run(dir_a)
     report_b, folds_b = load_cv_run(dir_b)
@@ -155,8 +154,9 @@ def _verdict(test: PairedTest, metric: str) -> str:
     if not test.significant:
         return (f"NOT significant at {level} (p = {test.p_value:.4f}): the mean difference {test.mean:+.4f} "
                 f"could well be chance; the {interval} includes 0.")
-    better = "A" if (test.mean > 0) == HIGHER_IS_BETTER[metric] else "B"
-    direction = "higher" if HIGHER_IS_BETTER[metric] else "lower"
+    higher_is_better = PAIRED_METRICS[metric].higher_is_better
+    better = "A" if (test.mean > 0) == higher_is_better else "B"
+    direction = "higher" if higher_is_better else "lower"
     return (f"SIGNIFICANT at {level} (p = {test.p_value:.4f}): {better} is better, its {metric} is {direction} "
             f"by {abs(test.mean):.4f} on average ({interval}).")
 

@@ -19,8 +19,7 @@ from omegaconf import DictConfig, open_dict
 
 from sweeplab.data.datamodule import InMemoryDataModule
 from sweeplab.runs.fit import fit
-
-REFIT_DIR = "refit"
+from sweeplab.runs.folder import REFIT_DIR
 
 
 def refit_epochs(best_epochs: list[int]) -> int:
@@ -47,11 +46,11 @@ def refit_on_pool(cfg: DictConfig, run_dir: str | Path, datamodule: InMemoryData
     pool = np.arange(len(datamodule.pool_labels))
     results = fit(refit_config(cfg, epochs), Path(run_dir) / REFIT_DIR, split=(pool, pool),
                   datamodule=datamodule, evaluate_test=True)
-    last = results["history"][-1] if results["history"] else {}
+    last = results.history[-1] if results.history else {}
     return {
-        "status": results["status"], "error": results["error"], "run_dir": REFIT_DIR, "epochs": epochs,
-        "epochs_run": results["epochs_run"], "train_size": results["train_size"],
-        "test_acc": results["test_acc"], "test_loss": results["test_loss"], "test_size": results["test_size"],
+        "status": results.status, "error": results.error, "run_dir": REFIT_DIR, "epochs": epochs,
+        "epochs_run": results.epochs_run, "train_size": results.train_size,
+        "test_acc": results.test_acc, "test_loss": results.test_loss, "test_size": results.test_size,
         "pool_acc": last.get("val_acc"), "pool_loss": last.get("val_loss"),
-        "duration_s": results["duration_s"],
+        "duration_s": results.duration_s,
     }

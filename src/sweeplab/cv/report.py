@@ -12,31 +12,30 @@ from typing import Any
 from sweeplab.cv.folds import Fold
 from sweeplab.cv.plots import write_cv_plot
 from sweeplab.cv.stats import describe
+from sweeplab.reports.table_render import markdown_table
 from sweeplab.runs.files import write_json_atomic, write_text_atomic
-
-REPORT_JSON, REPORT_MD, FOLDS_CSV, PLOT_PNG = "cv_report.json", "cv_report.md", "cv_folds.csv", "cv_report.png"
+from sweeplab.runs.folder import CV_FOLDS_CSV, CV_PLOT_PNG, CV_REPORT_JSON, CV_REPORT_MD
+from sweeplab.runs.results import COMPLETED, RunResults
 CSV_COLUMNS = ("index", "repeat", "fold", "split_seed", "train_size", "val_size", "best_epoch", "epochs_run",
-               "val_acc", "val_loss", "duration_s", "status")
+               "val_acc", "val_loss", "duration_s", "status")  # cv_folds.csv
 SUMMARIZED_METRICS = ("val_acc", "val_loss", "best_epoch")
-# a fold's scores are those of its best checkpoint (lowest val_loss), the model fit keeps
-RESULT_KEY_OF = {"val_acc": "val_acc_at_best_epoch", "val_loss": "best_val_loss"}
 
 
-def fold_record(fold: Fold, results: dict[str, Any]) -> dict[str, Any]:
-    """What the report keeps of one fold's ``fit`` results."""
+def fold_record(fold: Fold, results: RunResults) -> dict[str, Any]:
+    """What the report keeps of one fold's ``fit`` results: the scores of its best checkpoint."""
     return {
         "index": fold.index, "repeat": fold.repeat, "fold": fold.fold, "split_seed": fold.split_seed,
-        "train_size": results["train_size"], "val_size": results["val_size"],
-        "best_epoch": results["best_epoch"], "epochs_run": results["epochs_run"],
-        "val_acc": results[RESULT_KEY_OF["val_acc"]], "val_loss": results[RESULT_KEY_OF["val_loss"]],
-        "best_val_acc": results["best_val_acc"], "stopped_early": results["stopped_early"],
-        "duration_s": results["duration_s"], "status": results["status"], "error": results.get("error"),
-        "model": results["model"], "run_dir": fold.name, "history": results["history"], "val_confusion": results["val_confusion"],
+        "train_size": results.train_size, "val_size": results.val_size,
+        "best_epoch": results.best_epoch, "epochs_run": results.epochs_run,
+        "val_acc": results.val_acc_at_best_epoch, "val_loss": results.best_val_loss,
+        "best_val_acc": results.best_val_acc, "stopped_early": results.stopped_early,
+        "duration_s": results.duration_s, "status": results.status, "error": results.error,
+        "model": results.model, "run_dir": fold.name, "history": results.history, "val_confusion": results.val_confusion,
     }
 
 
 def completed(records: Sequence[dict]) -> list[dict]:
-    return [record for record in records if record["status"] == "completed"]
+    return [record for record in records if record["status"] == COMPLETED]
 
 
 def summarize(records: Sequence[dict]) -> dict[str, dict[str, Any]]:
@@ -79,25 +78,17 @@ def write_cv_report(run_dir: str | Path, report: dict[str, Any], *, plot: bool =
     """Write the report's files into ``run_dir`` (the plot only when ``plot``: it is the slow part)."""
     run_dir = Path(run_dir)
     if plot and completed(report["fold_results"]):
-        write_cv_plot(run_dir / PLOT_PNG, report)
-        report["plot"] = PLOT_PNG
-    write_json_atomic(run_dir / REPORT_JSON, report)
-    write_text_atomic(run_dir / FOLDS_CSV, folds_csv(report["fold_results"]))
-    write_text_atomic(run_dir / REPORT_MD, render_markdown(report))
+        write_cv_plot(run_dir / CV_PLOT_PNG, report)
+        report["plot"] = CV_PLOT_PNG
+    write_json_atomic(run_dir / CV_REPORT_JSON, report)
+    write_text_atomic(run_dir / CV_FOLDS_CSV, folds_csv(report["fold_results"]))
+    write_text_atomic(run_dir / CV_REPORT_MD, render_markdown(report))
 
 
 # --- markdown ------------------------------------------------------------------------
-def _num(value: Any, digits: int = 4) -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, int):
-        return f"{value:,}"
-    return f"{value:.{digits}f}"
-
-
-def _interval(summary: dict, prefix: str = "") -> str:
+def _interval(summary: dict, prefix: str = "") -> str | None:
     low, high = summary.get(f"{prefix}ci_low"), summary.get(f"{prefix}ci_high")
-    return "–" if low is None else f"[{low:.4f}, {high:.4f}]"
+    return None if low is None else f"[{low:.4f}, {high:.4f}]"
 
 
 def _headline(report: dict) -> str:
@@ -115,29 +106,25 @@ def _headline(report: dict) -> str:
     )
 
 
+FOLD_COLUMNS = ("index", "repeat", "fold", "split_seed", "train_size", "val_size", "best_epoch", "epochs_run",
+                "val_acc", "val_loss", "status")
+SUMMARY_COLUMNS = ("n", "mean", "std", "sem", "ci", "corrected_ci", "min", "max")
+
+
 def _fold_table(records: Sequence[dict]) -> list[str]:
-    lines = ["| # | repeat | fold | split seed | train | val | best epoch | epochs run | val acc | val loss | status |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for r in records:
-        lines.append(f"| {r['index']} | {r['repeat']} | {r['fold']} | {r['split_seed']} | {_num(r['train_size'])} | "
-                     f"{_num(r['val_size'])} | {_num(r['best_epoch'])} | {_num(r['epochs_run'])} | {_num(r['val_acc'])} | "
-                     f"{_num(r['val_loss'])} | {r['status']} |")
-    return lines
+    return markdown_table(list(FOLD_COLUMNS), [[r[c] for c in FOLD_COLUMNS] for r in records]).splitlines()
 
 
 def _summary_table(summary: dict) -> list[str]:
-    lines = ["| metric | n | mean | std | standard error | 95% interval (t) | corrected 95% interval | min | max |",
-             "|---|---|---|---|---|---|---|---|---|"]
-    for metric, s in summary.items():
-        lines.append(f"| {metric} | {s['n']} | {_num(s['mean'])} | {_num(s['std'])} | {_num(s['sem'])} | "
-                     f"{_interval(s)} | {_interval(s, 'corrected_')} | {_num(s['min'])} | {_num(s['max'])} |")
-    return lines
+    rows = [[metric, *({**s, "ci": _interval(s), "corrected_ci": _interval(s, "corrected_")}[c] for c in SUMMARY_COLUMNS)]
+            for metric, s in summary.items()]
+    header = ["metric", "n", "mean", "std", "standard error", "95% interval (t)", "corrected 95% interval", "min", "max"]
+    return markdown_table(header, rows).splitlines()
 
 
 def _per_class_table(rows: Sequence[dict]) -> list[str]:
-    lines = ["| class | mean | std | min | max |", "|---|---|---|---|---|"]
-    lines += [f"| {r['class']} | {_num(r['mean'])} | {_num(r['std'])} | {_num(r['min'])} | {_num(r['max'])} |" for r in rows]
-    return lines
+    columns = ["class", "mean", "std", "min", "max"]
+    return markdown_table(columns, [[r[c] for c in columns] for r in rows]).splitlines()
 
 
 def _refit_section(refit: dict | None) -> list[str]:

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from numbers import Integral, Real
 from pathlib import Path
 
 import lightning.pytorch as pl
 import torch
 import torch.nn.functional as F
 
+from sweeplab.constraints import Interval, NoneValue, Options
 from sweeplab.data.augment import BatchAugment
-from sweeplab.data.grouping import batches_in, resolve_steps_per_execution
 from sweeplab.data.loader import TensorBatches
 from sweeplab.errors import ConfigError
 
@@ -38,13 +39,19 @@ class InMemoryDataModule(pl.LightningDataModule):
     Augmentation, when enabled, is applied to training batches only, after
     they reach the device.
 
-    Training batches come in groups of ``steps_per_execution`` (an integer, or
-    ``"auto"``: see :mod:`sweeplab.data.grouping`), one optimizer step per batch.
-
     Subclasses implement :meth:`load` (and may override :meth:`prepare_data`).
     """
 
     name = "dataset"
+    # what each argument may be, beyond its type hint (sweeplab.constraints); checked before any data is read
+    parameter_constraints = {
+        "batch_size": [Interval(Integral, 1, None)],
+        "eval_batch_size": [Interval(Integral, 1, None)],
+        "val_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "split_seed": [Interval(Integral, 0, None)],
+        "resize": [NoneValue(), Interval(Integral, 8, None)],
+        "on_device": [Options(("auto", True, False))],
+    }
 
     def __init__(
         self,
@@ -57,7 +64,6 @@ class InMemoryDataModule(pl.LightningDataModule):
         augment: Mapping | None = None,
         download: bool = True,
         on_device: bool | str = "auto",
-        steps_per_execution: int | str = 1,
     ) -> None:
         super().__init__()
         self.data_dir = Path(data_dir).expanduser()
@@ -69,7 +75,6 @@ class InMemoryDataModule(pl.LightningDataModule):
         self.augment = BatchAugment(**dict(augment or {}))
         self.download = bool(download)
         self.on_device = on_device  # True, False or "auto" (on accelerators only)
-        self.steps_per_execution = steps_per_execution
         self.pool_images: torch.Tensor | None = None
         self.train_indices: torch.Tensor | None = None
         self.val_indices: torch.Tensor | None = None
@@ -131,6 +136,14 @@ class InMemoryDataModule(pl.LightningDataModule):
     def num_classes(self) -> int:
         return len(self.classes)
 
+    def expected_shape(self) -> tuple[tuple[int, int, int], int] | None:
+        """``(in_shape, num_classes)`` known before any data is read, so that the model can be
+        built and checked first; None when only the data can tell (subclasses that know say)."""
+        return None
+
+    def _resized(self, shape: tuple[int, int, int]) -> tuple[int, int, int]:
+        return (shape[0], self.resize, self.resize) if self.resize else tuple(shape)
+
     # --- loaders -----------------------------------------------------------------
     def _device_tensors(self, images: torch.Tensor, labels: torch.Tensor):
         """Move a dataset to the training device once, so batches never cross the bus."""
@@ -141,19 +154,17 @@ class InMemoryDataModule(pl.LightningDataModule):
             return images, labels
         return images.to(device), labels.to(device)
 
-    def _batches(self, images, labels, indices, batch_size, shuffle: bool, group: int = 1) -> TensorBatches:
+    def _batches(self, images, labels, indices, batch_size, shuffle: bool) -> TensorBatches:
         images, labels = self._device_tensors(images, labels)
         rank, world = (self.trainer.global_rank, self.trainer.world_size) if self.trainer else (0, 1)
         return TensorBatches(
             images, labels, indices, batch_size,
             # after seed_everything(seed) the initial seed is the run's seed
-            shuffle=shuffle, seed=torch.initial_seed() % 2**31, rank=rank, world_size=world, group=group,
+            shuffle=shuffle, seed=torch.initial_seed() % 2**31, rank=rank, world_size=world,
         )
 
     def train_dataloader(self) -> TensorBatches:
-        group = resolve_steps_per_execution(self.steps_per_execution, self.trainer)
-        return self._batches(self.pool_images, self.pool_labels, self.train_indices, self.batch_size,
-                             shuffle=True, group=group)
+        return self._batches(self.pool_images, self.pool_labels, self.train_indices, self.batch_size, shuffle=True)
 
     def val_dataloader(self) -> TensorBatches:
         return self._batches(self.pool_images, self.pool_labels, self.val_indices, self.eval_batch_size, shuffle=False)
@@ -164,6 +175,6 @@ class InMemoryDataModule(pl.LightningDataModule):
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
         if self.trainer is not None and self.trainer.training and self.augment.enabled:
-            augmented = [(self.augment(images), labels) for images, labels in batches_in(batch)]
-            return augmented if isinstance(batch, list) else augmented[0]
+            images, labels = batch
+            return self.augment(images), labels
         return batch

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from numbers import Integral, Real
+
 import torch
 import torchvision
 
+from sweeplab.constraints import Interval
 from sweeplab.data.datamodule import InMemoryDataModule, RawSplits
 from sweeplab.errors import DataNotFoundError
 
@@ -14,6 +17,11 @@ class TorchvisionDataModule(InMemoryDataModule):
 
     dataset_cls: type = None
     expected_layout = ""
+    image_shape: tuple[int, int, int] = (1, 28, 28)
+    class_count = 10
+
+    def expected_shape(self) -> tuple[tuple[int, int, int], int]:
+        return self._resized(self.image_shape), self.class_count
 
     def _dataset(self, train: bool, download: bool):
         return self.dataset_cls(str(self.data_dir), train=train, download=download)
@@ -76,6 +84,7 @@ class CIFAR10DataModule(TorchvisionDataModule):
     name = "cifar10"
     dataset_cls = torchvision.datasets.CIFAR10
     expected_layout = "cifar-10-batches-py/"
+    image_shape = (3, 32, 32)
 
     @staticmethod
     def _images(dataset) -> torch.Tensor:
@@ -92,6 +101,15 @@ class FakeDataModule(InMemoryDataModule):
     """
 
     name = "fake"
+    parameter_constraints = {
+        **InMemoryDataModule.parameter_constraints,
+        "channels": [Interval(Integral, 1, None)],
+        "size": [Interval(Integral, 4, None)],
+        "num_classes": [Interval(Integral, 2, None)],
+        "num_samples": [Interval(Integral, 2, None)],
+        "num_test_samples": [Interval(Integral, 1, None)],
+        "noise": [Interval(Real, 0, None)],
+    }
 
     def __init__(
         self,
@@ -108,6 +126,9 @@ class FakeDataModule(InMemoryDataModule):
         self.channels, self.size, self.num_class_templates = int(channels), int(size), int(num_classes)
         self.num_samples, self.num_test_samples = int(num_samples), int(num_test_samples)
         self.noise, self.generator_seed = float(noise), int(generator_seed)
+
+    def expected_shape(self) -> tuple[tuple[int, int, int], int]:
+        return self._resized((self.channels, self.size, self.size)), self.num_class_templates
 
     def load(self) -> RawSplits:
         generator = torch.Generator().manual_seed(self.generator_seed)

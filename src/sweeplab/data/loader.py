@@ -25,8 +25,6 @@ class TensorBatches:
         rank, world_size: for data-parallel training each rank takes every
             ``world_size``-th sample of the same permutation (different batches per rank,
             ``batch_size`` samples each, like ``DistributedSampler``).
-        group: yield lists of up to ``group`` consecutive batches instead of single
-            batches (see :mod:`sweeplab.data.grouping`); the batches are the same.
     """
 
     def __init__(
@@ -41,7 +39,6 @@ class TensorBatches:
         seed: int = 0,
         rank: int = 0,
         world_size: int = 1,
-        group: int = 1,
     ) -> None:
         self.images = images
         self.labels = labels
@@ -52,7 +49,6 @@ class TensorBatches:
         self.seed = seed
         self.rank = rank
         self.world_size = world_size
-        self.group = max(1, int(group))
         self.epoch = 0
         # Lightning calls ``loader.sampler.set_epoch(epoch)`` before every epoch;
         # this loader is its own sampler, so the trainer's epoch drives the shuffle.
@@ -70,41 +66,18 @@ class TensorBatches:
             return n
         return n // self.world_size if self.shuffle else len(range(self.rank, n, self.world_size))
 
-    @property
-    def num_batches(self) -> int:
-        """Batches per epoch (optimizer steps, when training)."""
+    def __len__(self) -> int:
+        """Batches per epoch."""
         n = self._shard_size()
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
-    def __len__(self) -> int:
-        """Items per epoch: batches, or groups of batches."""
-        return -(-self.num_batches // self.group)
-
-    def batches_in_items(self, items: int) -> int:
-        """Batches in an epoch's first ``items`` items (all groups are full but the last)."""
-        return min(items * self.group, self.num_batches)
-
-    def __iter__(self) -> Iterator:
-        batches = self._batches()
-        if self.group == 1:
-            yield from batches
-            return
-        group: list[tuple[torch.Tensor, torch.Tensor]] = []
-        for batch in batches:
-            group.append(batch)
-            if len(group) == self.group:
-                yield group
-                group = []
-        if group:
-            yield group
-
-    def _batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         order = self.indices
         if self.shuffle:
             generator = torch.Generator().manual_seed(self.seed + self.epoch)
             order = order[torch.randperm(len(order), generator=generator)]
         # every rank draws the same permutation and takes its own stride of it
         order = order[self.rank :: self.world_size][: self._shard_size()].to(self.images.device)
-        for batch in range(self.num_batches):
+        for batch in range(len(self)):
             idx = order[batch * self.batch_size : (batch + 1) * self.batch_size]
             yield self.images[idx], self.labels[idx]

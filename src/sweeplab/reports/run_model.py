@@ -13,10 +13,11 @@ from torch import nn
 
 from sweeplab.data.datamodule import InMemoryDataModule
 from sweeplab.errors import ConfigError, UserInputError
-from sweeplab.reports.run_records import CONFIG_FILE, require_run_config
+from sweeplab.reports.run_records import require_run_config
 from sweeplab.runs.build import build_architecture, build_datamodule
+from sweeplab.runs.checkpoints import load_checkpoint
+from sweeplab.runs.folder import RunFolder
 
-BEST_CHECKPOINT = Path("checkpoints") / "best.ckpt"
 MODEL_PREFIX = "model."  # the LightningModule holds the architecture as ``self.model``
 
 
@@ -47,15 +48,16 @@ def checkpoint_weights(path: Path) -> dict[str, torch.Tensor]:
     """The architecture's weights in a Lightning checkpoint (the ``model.`` entries, unprefixed)."""
     if not path.is_file():
         raise UserInputError(f"no checkpoint at {path}: the run saved none (did it finish an epoch?)")
-    state = torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
+    state = load_checkpoint(path)["state_dict"]
     return {key[len(MODEL_PREFIX):]: value for key, value in state.items() if key.startswith(MODEL_PREFIX)}
 
 
 def load_run_model(run_dir: str | Path, overrides: Sequence[str] = ()) -> RestoredRun:
     """Rebuild the run's architecture, sized from its data module, with the best checkpoint's weights."""
     run_dir = Path(run_dir)
+    folder = RunFolder(run_dir)
     cfg = load_run_config(run_dir, overrides)
-    weights = checkpoint_weights(run_dir / BEST_CHECKPOINT)
+    weights = checkpoint_weights(folder.best_checkpoint)
     datamodule = build_datamodule(cfg)
     datamodule.prepare_data()
     datamodule.setup("test")
@@ -63,5 +65,6 @@ def load_run_model(run_dir: str | Path, overrides: Sequence[str] = ()) -> Restor
     try:
         model.load_state_dict(weights)
     except RuntimeError as error:
-        raise UserInputError(f"{run_dir / BEST_CHECKPOINT} does not fit the model of {run_dir / CONFIG_FILE}: {error}") from error
+        raise UserInputError(f"{folder.best_checkpoint} does not fit the model of {folder.config}: "
+                             f"{' '.join(str(error).split())[:300]}") from None
     return RestoredRun(run_dir, cfg, model.eval(), datamodule)

@@ -1,9 +1,11 @@
-"""Plots written into a run's folder when it ends, and logged to TensorBoard as images.
+"""Plots written into a run's folder, and logged to TensorBoard as images: a Lightning callback.
 
-``curves.png``: loss, accuracy and learning rate per epoch; ``confusion.png``: the test
-confusion matrix of the best checkpoint; ``misclassified.png``: test images it got
-wrong, with predicted and true labels. With a TensorBoard logger the last two, and
-the first conv layer's kernels, also go to TensorBoard's Images tab.
+``curves.png``: loss, accuracy and learning rate per epoch, when training ends;
+``confusion.png``: the test confusion matrix of the best checkpoint and
+``misclassified.png``: test images it got wrong, with predicted and true labels, when
+the test ends. With a TensorBoard logger the last two, and the first conv layer's
+kernels, also go to TensorBoard's Images tab. ``conf/callbacks/default.yaml`` adds
+:class:`RunPlots` to every run (``~callbacks.run_plots`` leaves it out).
 
 Plotting must never cost a run its results: every failure here is logged as a
 warning and the run goes on.
@@ -15,11 +17,12 @@ import logging
 import math
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
 
+import lightning.pytorch as pl
 import numpy as np
 import torch
 import torch.nn.functional as F
+from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.loggers import TensorBoardLogger
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
@@ -28,64 +31,74 @@ from torchvision.utils import make_grid
 from sweeplab.reports.conv_layers import first_conv_kernels
 from sweeplab.reports.figures import new_figure, render_rgb, save_png
 from sweeplab.reports.tiles import TileLayout, draw_tiles, grid_shape, scale_each
+from sweeplab.runs.folder import CONFUSION_PNG, CURVES_PNG, MISCLASSIFIED_PNG
+from sweeplab.runs.fit import best_row
 
 log = logging.getLogger(__name__)
 
-CURVES_FILE, CONFUSION_FILE, MISCLASSIFIED_FILE = "curves.png", "confusion.png", "misclassified.png"
 MAX_MISCLASSIFIED_SHOWN = 64
 MAX_ANNOTATED_CLASSES = 20  # above this, confusion counts would not fit in their cells
 TILE_INCHES = 0.9
 LABEL_POINTS = 6.0
 KERNEL_PIXELS_IN_TENSORBOARD = 40  # kernels are upscaled to about this size, they are 3x3..11x11
+Plot = tuple[str, str | None, Callable[[], Figure]]  # file name, TensorBoard tag, how to draw it
 
 
-def write_run_plots(run_dir: Path, results: dict[str, Any], module, trainer) -> None:
-    """Write the run's plots (curves, confusion matrix, misclassified images) and log images.
+class RunPlots(Callback):
+    """Draws the run's plots into its folder (``trainer.default_root_dir``) on the main process."""
 
-    ``module`` is the :class:`~sweeplab.training.module.ClassifierModule` (its ``model``
-    and ``misclassified``), ``trainer`` the Lightning trainer (its ``loggers``).
-    """
-    try:
-        _write_run_plots(Path(run_dir), results, module, trainer)
-    except Exception as error:  # noqa: BLE001 (plots are never worth a run)
-        log.warning("could not write the run's plots: %s: %s", type(error).__name__, error, exc_info=True)
+    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._write(trainer, pl_module, list(_training_plots(trainer, pl_module)))
 
+    def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
+        if trainer.state.fn == "fit":  # a diverged or stopped run still shows how it went
+            self._write(trainer, pl_module, list(_training_plots(trainer, pl_module)))
 
-def _write_run_plots(run_dir: Path, results: dict[str, Any], module, trainer) -> None:
-    """Each plot on its own: one that fails is logged and the others are still written."""
-    writer = _tensorboard_writer(trainer)
-    step = int(getattr(trainer, "global_step", 0) or 0)
-    for filename, tag, plot in _planned_figures(results, module):
-        try:
-            image = render_rgb(plot())
-            save_png(image, run_dir / filename)
-            if writer is not None and tag:
-                writer.add_image(tag, image, step, dataformats="HWC")
-        except Exception as error:  # noqa: BLE001
-            log.warning("could not write %s: %s: %s", filename, type(error).__name__, error, exc_info=True)
-    if writer is not None:
-        try:
-            _log_first_layer_kernels(writer, module.model, step)
-            writer.flush()
-        except Exception as error:  # noqa: BLE001
-            log.warning("could not log kernels to TensorBoard: %s: %s", type(error).__name__, error, exc_info=True)
+    def on_test_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._write(trainer, pl_module, list(_test_plots(pl_module, trainer.datamodule)), kernels=True)
 
-
-def _planned_figures(results: dict[str, Any], module) -> Iterator[tuple[str, str | None, Callable[[], Figure]]]:
-    """(file name, TensorBoard tag, how to draw it) for each plot this run has data for."""
-    if results.get("history"):
-        yield CURVES_FILE, None, lambda: plot_curves(results["history"], results.get("best_epoch"))
-    confusion = results.get("test_confusion")
-    if confusion is not None:
-        classes = results.get("classes") or [str(i) for i in range(len(confusion))]
-        yield CONFUSION_FILE, "test/confusion_matrix", lambda: plot_confusion(confusion, classes)
-        yield MISCLASSIFIED_FILE, "test/misclassified", lambda: plot_misclassified(
-            module.misclassified, classes, wrong_total=int(np.sum(confusion) - np.trace(confusion)))[0]
+    def _write(self, trainer: pl.Trainer, pl_module: pl.LightningModule, plots: list[Plot], kernels: bool = False) -> None:
+        if not trainer.is_global_zero:
+            return
+        writer = _tensorboard_writer(trainer)
+        for filename, tag, plot in plots:
+            try:
+                image = render_rgb(plot())
+                save_png(image, Path(trainer.default_root_dir) / filename)
+                if writer is not None and tag:
+                    writer.add_image(tag, image, trainer.global_step, dataformats="HWC")
+            except Exception as error:  # noqa: BLE001 (plots are never worth a run)
+                log.warning("could not write %s: %s: %s", filename, type(error).__name__, error, exc_info=True)
+        if writer is not None and kernels:
+            try:
+                _log_first_layer_kernels(writer, pl_module.model, trainer.global_step)
+                writer.flush()
+            except Exception as error:  # noqa: BLE001
+                log.warning("could not log kernels to TensorBoard: %s: %s", type(error).__name__, error, exc_info=True)
 
 
-def _tensorboard_writer(trainer):
+def _training_plots(trainer: pl.Trainer, module) -> Iterator[Plot]:
+    history = list(getattr(module, "history", []))
+    if history:
+        best = best_row(trainer, history)
+        yield CURVES_PNG, None, lambda: plot_curves(history, best["epoch"] if best else None)
+
+
+def _test_plots(module, datamodule) -> Iterator[Plot]:
+    confusion = getattr(module, "confusion", {}).get("test")
+    if confusion is None:
+        return
+    confusion = confusion.tolist()
+    classes = list(getattr(datamodule, "classes", None) or [str(i) for i in range(len(confusion))])
+    wrong_total = int(np.sum(confusion) - np.trace(confusion))
+    yield CONFUSION_PNG, "test/confusion_matrix", lambda: plot_confusion(confusion, classes)
+    yield MISCLASSIFIED_PNG, "test/misclassified", lambda: plot_misclassified(
+        module.misclassified, classes, wrong_total=wrong_total)[0]
+
+
+def _tensorboard_writer(trainer: pl.Trainer):
     """The SummaryWriter of the trainer's TensorBoard logger, or None."""
-    for logger in getattr(trainer, "loggers", None) or []:
+    for logger in trainer.loggers:
         if isinstance(logger, TensorBoardLogger):
             return logger.experiment
     return None

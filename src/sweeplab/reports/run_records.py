@@ -1,14 +1,18 @@
 """Finding runs on disk and reading what they recorded, for tables that compare them.
 
 A run is a folder holding ``results.json`` (written by :func:`sweeplab.runs.fit.fit`
-even when the run fails). A folder with a ``.hydra/config.yaml`` but no
-``results.json`` in or below it is a run that never got to write one (killed, say):
-it is listed too, with status ``no results``, rather than silently left out.
+even when the run fails), or a cross-validation run holding ``cv_report.json`` (its
+folds are runs below it, shown only when asked for by path). A folder with a
+``.hydra/config.yaml`` but nothing of the kind in or below it is a run that never
+got to write one (killed, say): it is listed too, with status ``no results``. A
+damaged file is named in a warning and the run listed as ``unreadable``; nothing
+a run folder holds can make a reader fail.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,16 +20,16 @@ from typing import Any
 
 import yaml
 from omegaconf import OmegaConf
-from omegaconf.errors import OmegaConfBaseException
 
 from sweeplab.errors import UserInputError
-from sweeplab.runs.hparams import flat_hparams
+from sweeplab.runs.folder import CONFIG_FILE, CV_REPORT_JSON, RESULTS_FILE, RunFolder
+from sweeplab.runs.hparams import NOT_HYPERPARAMETERS, flat_hparams
+from sweeplab.runs.results import RunResults, UnreadableResults
 
-RESULTS_FILE = "results.json"
-CONFIG_FILE = Path(".hydra") / "config.yaml"
-HYDRA_FILE = Path(".hydra") / "hydra.yaml"
+log = logging.getLogger(__name__)
+
 NO_RESULTS = "no results"
-UNREADABLE = "unreadable results"
+UNREADABLE = "unreadable"
 YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C loader is ~10x faster where built
 
 
@@ -36,34 +40,48 @@ class RunRecord:
     path: Path
     status: str
     dataset: str | None = None
-    hparams: dict[str, Any] = field(default_factory=dict)
+    hparams: dict[str, Any] = field(default_factory=dict)  # config group choices replace class names
     results: dict[str, Any] = field(default_factory=dict)
-    choices: dict[str, str] = field(default_factory=dict)  # Hydra group choices: model=lenet
 
     def has(self, key: str) -> bool:
-        return any(key in source for source in (self.results, self.hparams, self.choices))
+        return key in self.results or key in self.hparams
 
 
 def find_run_dirs(path: Path) -> list[Path]:
-    """Run folders at or below ``path``: those with ``results.json``, and unfinished Hydra runs."""
-    finished = {results.parent for results in path.rglob(RESULTS_FILE)}
-    holding_results = finished | {parent for run in finished for parent in run.parents}
-    configured = {config.parent.parent for config in path.rglob(str(CONFIG_FILE))}
-    return sorted(finished | (configured - holding_results))
+    """Run folders at or below ``path``: runs, cross-validation runs (not their folds), unfinished runs."""
+    cv_runs = {report.parent for report in path.rglob(CV_REPORT_JSON)}
+    runs = {results.parent for results in path.rglob(RESULTS_FILE)}
+    inside_cv = {run for run in runs if any(parent in cv_runs for parent in run.parents)}
+    finished = (runs - inside_cv) | cv_runs
+    holding = finished | inside_cv | {parent for run in finished | inside_cv for parent in run.parents}
+    configured = {config.parent.parent for config in path.rglob(CONFIG_FILE)}
+    return sorted(finished | (configured - holding))
 
 
 def load_run(run_dir: Path) -> RunRecord:
-    """Read a run folder; a missing or damaged ``results.json`` gives a record saying so."""
-    results_path = run_dir / RESULTS_FILE
-    choices = _group_choices(run_dir)
-    if not results_path.is_file():
-        return RunRecord(run_dir, NO_RESULTS, hparams=_hparams_from_config(run_dir), choices=choices)
+    """Read a run folder; a missing or damaged file gives a record saying so (and a warning)."""
+    folder = RunFolder(run_dir)
+    choices = _group_choices(folder)
+    source = folder.cv_report if folder.cv_report.is_file() else folder.results
+    if not source.is_file():
+        return RunRecord(run_dir, NO_RESULTS, hparams={**_hparams_from_config(folder), **choices})
     try:
-        results = json.loads(results_path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return RunRecord(run_dir, UNREADABLE, hparams=_hparams_from_config(run_dir), choices=choices)
-    hparams = results.get("hparams") or _hparams_from_config(run_dir)
-    return RunRecord(run_dir, str(results.get("status", "unknown")), results.get("dataset"), hparams, results, choices)
+        results = _cv_results(source) if source == folder.cv_report else RunResults.read(source).to_dict()
+    except UnreadableResults as error:
+        log.warning("skipping the numbers of %s: %s", run_dir, error)
+        return RunRecord(run_dir, UNREADABLE, hparams={**_hparams_from_config(folder), **choices})
+    hparams = results.get("hparams") or _hparams_from_config(folder)
+    return RunRecord(run_dir, results["status"], results.get("dataset"), {**hparams, **choices}, results)
+
+
+def _cv_results(path: Path) -> dict[str, Any]:
+    """A cross-validation report, checked like a run's results (its metrics are fold means)."""
+    try:
+        report = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise UnreadableResults(f"cannot read {path}: {error}") from None
+    RunResults.from_dict({k: v for k, v in report.items() if k != "history"}, source=str(path))  # types only
+    return report
 
 
 def load_runs(paths: Iterable[str | Path]) -> list[RunRecord]:
@@ -85,25 +103,29 @@ def require_run_config(run_dir: str | Path) -> Path:
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise UserInputError(f"run folder {str(run_dir)!r} does not exist")
-    path = run_dir / CONFIG_FILE
+    path = RunFolder(run_dir).config
     if not path.is_file():
         raise UserInputError(f"{str(run_dir)!r} has no {CONFIG_FILE}: not a run folder written by train.py")
     return path
 
 
-def _hparams_from_config(run_dir: Path) -> dict[str, Any]:
+def _hparams_from_config(folder: RunFolder) -> dict[str, Any]:
     """The flat hyperparameters of ``.hydra/config.yaml`` (for runs without results)."""
+    if not folder.config.is_file():
+        return {}
     try:
-        return flat_hparams(OmegaConf.load(run_dir / CONFIG_FILE))
-    except (OSError, OmegaConfBaseException):
+        return flat_hparams(OmegaConf.load(folder.config))
+    except Exception as error:  # noqa: BLE001 (a damaged file: YAML, OmegaConf or interpolation errors)
+        log.warning("skipping the config of %s: %s", folder.path, " ".join(str(error).split())[:200])
         return {}
 
 
-def _group_choices(run_dir: Path) -> dict[str, str]:
+def _group_choices(folder: RunFolder) -> dict[str, str]:
     """Which option of each config group the run used (``model: lenet``), from ``.hydra/hydra.yaml``."""
     try:
-        with open(run_dir / HYDRA_FILE) as handle:
+        with open(folder.hydra) as handle:
             choices = yaml.load(handle, Loader=YAML_LOADER)["hydra"]["runtime"]["choices"]
-        return {str(group): str(option) for group, option in choices.items() if not str(group).startswith("hydra")}
-    except (OSError, yaml.YAMLError, KeyError, TypeError, AttributeError):
+        return {str(group): str(option) for group, option in choices.items()
+                if not str(group).startswith("hydra") and str(group) not in NOT_HYPERPARAMETERS}
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, KeyError, TypeError, AttributeError):
         return {}

@@ -20,16 +20,13 @@ from pathlib import Path
 from typing import Any
 
 from sweeplab.errors import ConfigError
+from sweeplab.metrics import RESULT_METRICS, metric as metric_named
 from sweeplab.reports.run_records import RunRecord
+from sweeplab.runs.results import COMPLETED
 
 METRIC_COLUMNS = ("test_acc", "best_val_acc", "epochs_run", "duration_s")
-SORTABLE_METRICS = (
-    "test_acc", "test_loss", "best_val_acc", "best_val_loss", "val_acc_at_best_epoch",
-    "best_epoch", "epochs_run", "duration_s", "num_params",
-)
-HIGHER_IS_BETTER = frozenset({"test_acc", "best_val_acc", "val_acc_at_best_epoch"})
+SORTABLE_METRICS = RESULT_METRICS
 SEED_KEY = "seed"
-COMPLETED = "completed"
 
 
 @dataclass(frozen=True)
@@ -111,14 +108,14 @@ def _matches(record: RunRecord, key: str, wanted: str) -> bool:
     """Whether any of the run's values named ``key`` (result, hyperparameter, group choice) is ``wanted``."""
     if key == "status":
         return _same(record.status, wanted)
-    return any(key in source and _same(source[key], wanted) for source in (record.results, record.hparams, record.choices))
+    return any(key in source and _same(source[key], wanted) for source in (record.results, record.hparams))
 
 
 def apply_filters(records: Sequence[RunRecord], filters: Sequence[tuple[str, str]]) -> list[RunRecord]:
     """The runs matching every ``(key, value)``; a key no run has is refused as a typo."""
     for key, wanted in filters:
         if key != "status" and not any(record.has(key) for record in records):
-            known = {k for r in records for source in (r.results, r.hparams, r.choices) for k in source}
+            known = {k for r in records for source in (r.results, r.hparams) for k in source}
             close = difflib.get_close_matches(key, sorted(known), n=3)
             hint = f"did you mean {' or '.join(close)}?" if close else "use a hyperparameter (optimizer.lr), a config group (model), status or dataset"
             raise ConfigError("--filter", f"{key}={wanted}", f"no run has a value named {key!r}; {hint}")
@@ -167,7 +164,7 @@ def _sort_value(value: float | MeanStd | None) -> float | None:
 
 def _sorted(entries: list[_Entry], metric: str) -> list[_Entry]:
     """Best first by ``metric``; entries without a value go last, in path order."""
-    sign = -1.0 if metric in HIGHER_IS_BETTER else 1.0
+    sign = -1.0 if metric_named(metric).higher_is_better else 1.0
 
     def key(entry: _Entry):
         value = _sort_value(entry.metric(metric))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from typing import Any
 
 from sweeplab.errors import ConfigError
@@ -25,11 +26,15 @@ def render(table: RunsTable, fmt: str = "md") -> str:
 # --- Markdown ------------------------------------------------------------------------
 
 
-def _text(value: Any) -> str:
-    if value is None:
+def cell_text(value: Any) -> str:
+    """How every table of sweeplab writes a value: 4 significant digits, ``-`` for none.
+
+    Used by compare.py, the multirun summary, sweep and cross-validation reports.
+    """
+    if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
     if isinstance(value, MeanStd):
-        return f"{value.mean:.4g}" if value.std is None else f"{value.mean:.4g} ± {value.std:.2g}"
+        return cell_text(value.mean) if value.std is None else f"{value.mean:.4g} ± {value.std:.2g}"
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, float):
@@ -42,9 +47,14 @@ def _is_numeric(values: list[Any]) -> bool:
     return bool(present) and all(isinstance(v, (int, float, MeanStd)) and not isinstance(v, bool) for v in present)
 
 
+def markdown_table(columns: list[str], rows: list[list[Any]]) -> str:
+    """Any table as GitHub-flavoured Markdown: values through :func:`cell_text`, numbers right-aligned."""
+    return render_markdown(RunsTable(list(columns), [dict(zip(columns, row)) for row in rows]))
+
+
 def render_markdown(table: RunsTable) -> str:
     """A GitHub-flavoured Markdown table, numbers right-aligned."""
-    cells = [[_text(row.get(column)) for column in table.columns] for row in table.rows]
+    cells = [[cell_text(row.get(column)) for column in table.columns] for row in table.rows]
     widths = [max([len(column)] + [len(line[i]) for line in cells]) for i, column in enumerate(table.columns)]
     numeric = [_is_numeric([row.get(column) for row in table.rows]) for column in table.columns]
 

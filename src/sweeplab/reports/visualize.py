@@ -22,8 +22,8 @@ from sweeplab.reports.figures import new_figure, save_png
 from sweeplab.reports.fixed_kernels import FIXED_KERNELS, apply_fixed_kernels
 from sweeplab.reports.run_model import load_run_model
 from sweeplab.reports.tiles import TileLayout, draw_tiles, grid_shape, scale_each
+from sweeplab.runs.folder import FEATURE_MAPS_PNG, FIXED_KERNELS_PNG, KERNELS_PNG
 
-KERNELS_FILE, FEATURE_MAPS_FILE, FIXED_KERNELS_FILE = "kernels.png", "feature_maps.png", "fixed_kernels.png"
 MAX_CHANNELS_SHOWN = 64  # per layer; wide layers (512 channels) would give unreadable tiles
 MAX_COLS = 16
 KERNEL_TILE_INCHES = 1.0
@@ -64,10 +64,10 @@ def visualize_run(
 
     result = Visualization(image_index=image_index)
     figure, result.kernel_layout = plot_kernels(first_conv_kernels(model), conv_layers(model)[0][0])
-    result.files.append(save_png(figure, out_dir / KERNELS_FILE))
+    result.files.append(save_png(figure, out_dir / KERNELS_PNG))
     figure, result.feature_map_layouts = plot_feature_maps(feature_maps(model, image), image, caption)
-    result.files.append(save_png(figure, out_dir / FEATURE_MAPS_FILE))
-    result.files.append(save_png(plot_fixed_kernels(image, caption), out_dir / FIXED_KERNELS_FILE))
+    result.files.append(save_png(figure, out_dir / FEATURE_MAPS_PNG))
+    result.files.append(save_png(plot_fixed_kernels(image, caption), out_dir / FIXED_KERNELS_PNG))
     return result
 
 

@@ -1,107 +1,267 @@
-"""Turn a composed config into the objects of a run: data module, LightningModule, trainer."""
+"""Turn a composed config into the objects of a run: data module, LightningModule, callbacks, trainer.
+
+Every config node with a ``_target_`` is built here, through :func:`construct`, so that
+whatever a class refuses (``torch.optim.Adam`` a beta of 2, ``Trainer`` a precision of
+``banana``) becomes one :class:`~sweeplab.errors.ConfigError` naming the key, found by
+building again with that one argument left at its default.
+"""
 
 from __future__ import annotations
 
+import inspect
+import logging
 import sys
-import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from numbers import Integral, Real
 from pathlib import Path
+from typing import Any
 
 import lightning.pytorch as pl
-from hydra.utils import instantiate
+import torch
+from hydra.utils import get_object
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint, ProgressBar
 from omegaconf import DictConfig, OmegaConf
 
+from sweeplab.constraints import Boolean, Interval, Options
 from sweeplab.data.datamodule import InMemoryDataModule
-from sweeplab.errors import UserInputError
+from sweeplab.errors import ConfigError, UserInputError
+from sweeplab.runs.checkpoints import AtomicCheckpointIO
+from sweeplab.runs.folder import CHECKPOINT_DIR
 from sweeplab.runs.hparams import flat_hparams
 from sweeplab.training.epoch_log import EpochLog
-from sweeplab.training.module import ClassifierModule
+from sweeplab.training.module import ClassifierModule, runtime_scheduler_arguments
 
-# sweeplab logs once per epoch, never per step, so Lightning's advice to lower log_every_n_steps
-# when an epoch has fewer loader items than it (common with steps_per_execution groups) does not apply
-warnings.filterwarnings("ignore", message=r"The number of training batches \(\d+\) is smaller than the logging interval")
+# sweeplab's own keys inside config groups: read here, not passed to the object the group builds
+SWEEPLAB_KEYS: dict[str, dict[str, list]] = {
+    "model": {"compile": [Boolean()], "channels_last": [Options(("auto",)), Boolean()]},
+    "scheduler": {"interval": [Options(("epoch", "step"))]},
+}
+# what torch.optim's optimizers would take silently (lr=0) or refuse in words of their own
+OPTIMIZER_CONSTRAINTS = {
+    "lr": [Interval(Real, 0, None, closed="neither")],
+    "weight_decay": [Interval(Real, 0, None)],
+    "momentum": [Interval(Real, 0, 1, closed="left")],
+}
+SCHEDULER_DRY_STEPS = 3  # a schedule that breaks on its first steps (step_size=0) is refused before training
+TRAINER_CONSTRAINTS = {"max_epochs": [Interval(Integral, 1, None), Options((-1,), "-1 for no limit")]}
 
-# sweeplab's own keys inside config groups, read here and not passed to the object they configure
-SCHEDULER_META_KEYS = ("interval",)
-MODEL_META_KEYS = ("compile", "channels_last")
+
+# --- config node -> object ---------------------------------------------------------------
 
 
-def split_meta(node: DictConfig, meta_keys: tuple[str, ...]) -> tuple[dict, dict]:
-    """``(constructor arguments, sweeplab's keys)`` of a config group node."""
-    container = OmegaConf.to_container(node, resolve=True)
-    meta = {key: container.pop(key) for key in meta_keys if key in container}
-    return container, meta
+def node_target(key: str, node: Mapping[str, Any]) -> Callable:
+    """The class or function a node's ``_target_`` names, or a ConfigError naming the node."""
+    target = node.get("_target_")
+    try:
+        return get_object(str(target))
+    except Exception as error:  # noqa: BLE001 (ImportError, AttributeError, ...: a bad dotted path)
+        raise ConfigError(f"{key}._target_", target, f"cannot be imported: {_first_line(error)}") from None
+
+
+def node_arguments(key: str, node: DictConfig | Mapping[str, Any]) -> dict[str, Any]:
+    """A node's constructor arguments as plain values: no ``_target_``/``_partial_``, no sweeplab keys."""
+    container = OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else dict(node)
+    skipped = {"_target_", "_partial_", "_convert_", "_recursive_", *SWEEPLAB_KEYS.get(key, {})}
+    return {name: value for name, value in container.items() if name not in skipped}
+
+
+def construct(key: str, node: DictConfig | Mapping[str, Any], *args: Any, **extra: Any) -> Any:
+    """``TARGET(*args, **node arguments, **extra)``; what the target refuses is reported naming the key."""
+    target = node_target(key, node)
+    arguments = node_arguments(key, node)
+    return call_refusing_in_one_line(key, target, args, {**arguments, **extra}, blame=tuple(arguments))
+
+
+class NodeFactory:
+    """A ``_partial_`` node (optimizer, scheduler, model) as a callable that builds, or refuses in one
+    line, when called; like ``functools.partial`` it has ``keywords`` and the target's signature."""
+
+    def __init__(self, key: str, node: DictConfig) -> None:
+        self.key, self.target, self.keywords = key, node_target(key, node), node_arguments(key, node)
+        self.__name__ = getattr(self.target, "__name__", key)
+
+    @property
+    def __signature__(self) -> inspect.Signature:
+        return inspect.signature(self.target)
+
+    def __call__(self, *args: Any, **extra: Any) -> Any:
+        return call_refusing_in_one_line(self.key, self.target, args, {**self.keywords, **extra}, blame=tuple(self.keywords))
+
+
+def factory(key: str, node: DictConfig) -> NodeFactory:
+    return NodeFactory(key, node)
+
+
+def call_refusing_in_one_line(key: str, target: Callable, args: Sequence[Any], kwargs: dict[str, Any],
+                              blame: Sequence[str]) -> Any:
+    try:
+        return target(*args, **kwargs)
+    except UserInputError:
+        raise
+    except Exception as error:  # noqa: BLE001 (whatever a class refuses from a config is the config's)
+        raise _refusal(key, target, args, kwargs, blame, error) from None
+
+
+def _refusal(key: str, target: Callable, args, kwargs: dict[str, Any], blame: Sequence[str], error: Exception) -> UserInputError:
+    """Name the argument at fault: the one whose default, in its place, lets ``target`` build."""
+    name = getattr(target, "__name__", str(target))
+    reason = _first_line(error)
+    if str(reason).startswith(f"{key}."):  # the models name their knob themselves
+        return UserInputError(reason)
+    defaults = _defaults(target)
+    for argument in blame:
+        if argument not in defaults:
+            continue
+        trial = {k: v for k, v in kwargs.items() if k != argument}
+        try:
+            with _quiet():
+                target(*args, **trial)
+        except Exception:  # noqa: BLE001, S112 (still refused: not this argument)
+            continue
+        return ConfigError(f"{key}.{argument}", kwargs[argument], f"{name} refuses it: {reason}")
+    return UserInputError(f"{key}: {name} refuses its arguments {kwargs_text(blame, kwargs)}: {reason}")
+
+
+def kwargs_text(names: Sequence[str], kwargs: Mapping[str, Any]) -> str:
+    return "(" + ", ".join(f"{n}={kwargs[n]!r}" for n in names if n in kwargs) + ")"
+
+
+def _defaults(target: Callable) -> set[str]:
+    try:
+        parameters = inspect.signature(target).parameters
+    except (TypeError, ValueError):
+        return set()
+    return {n for n, p in parameters.items() if p.default is not inspect.Parameter.empty}
+
+
+def _first_line(error: BaseException) -> str:
+    text = " ".join(str(error).split()) if str(error) else type(error).__name__
+    return text[:500]
+
+
+@contextmanager
+def _quiet() -> Iterator[None]:
+    """Silence Lightning's info lines (``GPU available: ...``) while building objects only to check them."""
+    lightning_log = logging.getLogger("lightning.pytorch")
+    level = lightning_log.level
+    lightning_log.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        lightning_log.setLevel(level)
+
+
+# --- the run's objects ---------------------------------------------------------------
 
 
 def build_datamodule(cfg: DictConfig) -> InMemoryDataModule:
-    return instantiate(cfg.data, steps_per_execution=cfg.get("steps_per_execution", 1))
+    return construct("data", cfg.data)
 
 
-def build_architecture(cfg: DictConfig, in_shape: tuple[int, int, int], num_classes: int):
-    """The bare ``nn.Module`` of ``cfg.model`` for data of this shape (no training wrapper)."""
-    model_cfg, _ = split_meta(cfg.model, MODEL_META_KEYS)
-    return instantiate(model_cfg)(in_shape=tuple(in_shape), num_classes=int(num_classes))
+def scheduler_settings(cfg: DictConfig) -> tuple[Callable | None, str]:
+    """The scheduler factory (None for ``scheduler=none``) and its interval (``epoch`` or ``step``)."""
+    node = cfg.get("scheduler")
+    if not node or not node.get("_target_"):
+        return None, "epoch"
+    return factory("scheduler", node), str(node.get("interval", "epoch"))
 
 
 def build_module(cfg: DictConfig, datamodule: InMemoryDataModule) -> ClassifierModule:
     """The LightningModule for ``cfg``, with the architecture sized to the data."""
-    scheduler_factory, interval = None, "epoch"
-    if cfg.get("scheduler") and cfg.scheduler.get("_target_"):
-        scheduler_cfg, scheduler_meta = split_meta(cfg.scheduler, SCHEDULER_META_KEYS)
-        interval = scheduler_meta.get("interval", "epoch")
-        scheduler_factory = instantiate(scheduler_cfg)
-    model_cfg, model_meta = split_meta(cfg.model, MODEL_META_KEYS)
-    try:
-        return ClassifierModule(
-            model=instantiate(model_cfg),
-            in_shape=datamodule.in_shape,
-            num_classes=datamodule.num_classes,
-            optimizer=instantiate(cfg.optimizer),
-            scheduler=scheduler_factory,
-            scheduler_interval=interval,
-            hparams=flat_hparams(cfg),
-            finite_check_every=cfg.get("finite_check_every", 1),
-            gradient_clip_val=cfg.get("gradient_clip_val"),
-            compile_model=bool(model_meta.get("compile", False)),
-            channels_last=model_meta.get("channels_last", "auto"),
-        )
-    except (ValueError, TypeError) as error:  # a model knob out of range or unknown
-        raise UserInputError(f"cannot build model {cfg.model._target_}: {error}") from error
+    scheduler, interval = scheduler_settings(cfg)
+    return ClassifierModule(
+        model=factory("model", cfg.model),
+        in_shape=datamodule.in_shape,
+        num_classes=datamodule.num_classes,
+        optimizer=factory("optimizer", cfg.optimizer),
+        scheduler=scheduler,
+        scheduler_interval=interval,
+        hparams=flat_hparams(cfg),
+        finite_check_every=cfg.get("finite_check_every", 1),
+        compile_model=bool(cfg.model.get("compile", False)),
+        channels_last=cfg.model.get("channels_last", "auto"),
+    )
+
+
+def build_architecture(cfg: DictConfig, in_shape: tuple[int, int, int], num_classes: int) -> torch.nn.Module:
+    """The bare ``nn.Module`` of ``cfg.model`` for data of this shape (no training wrapper)."""
+    return factory("model", cfg.model)(in_shape=tuple(in_shape), num_classes=int(num_classes))
 
 
 def build_callbacks(cfg: DictConfig, run_dir: Path) -> list[Callback]:
     """The configured callbacks; checkpoints always go to ``run_dir/checkpoints``."""
     callbacks = []
-    for spec in (cfg.get("callbacks") or {}).values():
+    for name, spec in (cfg.get("callbacks") or {}).items():
         if spec is None:
             continue
-        callback = instantiate(spec)
+        callback = construct(f"callbacks.{name}", spec)
         if isinstance(callback, ModelCheckpoint):
-            callback.dirpath = str(run_dir / "checkpoints")
+            callback.dirpath = str(Path(run_dir) / CHECKPOINT_DIR)
         callbacks.append(callback)
     return callbacks
 
 
 def build_logger(cfg: DictConfig, run_dir: Path):
-    """The configured logger, writing into the run folder itself."""
+    """The configured logger, writing into the run folder itself (False: none)."""
     if not cfg.get("logger"):
         return False
-    return instantiate(cfg.logger, save_dir=str(run_dir))
+    return construct("logger", cfg.logger, save_dir=str(run_dir))
+
+
+def shows_progress_bar(cfg: DictConfig) -> bool:
+    setting = cfg.get("progress_bar", "auto")
+    return sys.stderr.isatty() if setting == "auto" else bool(setting)
 
 
 def build_trainer(cfg: DictConfig, run_dir: Path, extra_callbacks: Sequence[Callback] = ()) -> pl.Trainer:
-    show_progress = cfg.get("progress_bar", "auto")
-    if show_progress == "auto":
-        show_progress = sys.stderr.isatty()
+    show_progress = shows_progress_bar(cfg)
     callbacks = build_callbacks(cfg, run_dir) + list(extra_callbacks)
     if not show_progress:  # Lightning refuses a progress bar callback when the bar is off
         callbacks = [cb for cb in callbacks if not isinstance(cb, ProgressBar)] + [EpochLog()]
-    return instantiate(
-        cfg.trainer,
+    return construct(
+        "trainer", cfg.trainer,
         default_root_dir=str(run_dir),
         callbacks=callbacks,
         logger=build_logger(cfg, run_dir),
-        enable_progress_bar=bool(show_progress),
+        enable_progress_bar=show_progress,
         enable_model_summary=False,
+        plugins=[AtomicCheckpointIO()],
     )
+
+
+# --- building it all once, on nothing, before any data is read --------------------------
+
+
+def check_buildable(cfg: DictConfig) -> None:
+    """Build what can be built without data (the data module's object, the model for the shape the
+    data will have, optimizer and schedule on one dummy weight, callbacks, the trainer): whatever any
+    of them refuses is refused now."""
+    with _quiet():
+        datamodule = construct("data", cfg.data)
+        expected = datamodule.expected_shape()
+        if expected is not None:
+            build_architecture(cfg, *expected)
+        weight = torch.nn.Parameter(torch.zeros(1))
+        optimizer = factory("optimizer", cfg.optimizer)([weight])
+        scheduler, _ = scheduler_settings(cfg)
+        if scheduler is not None:
+            _dry_run_schedule("scheduler", scheduler, optimizer)
+        build_callbacks(cfg, Path("."))
+        construct("trainer", cfg.trainer, logger=False, callbacks=[], enable_checkpointing=False,
+                  enable_progress_bar=False, enable_model_summary=False)
+
+
+def _dry_run_schedule(key: str, scheduler_factory: Callable, optimizer: torch.optim.Optimizer) -> None:
+    """Build the schedule for a short run and step it a few times (its runtime arguments made up)."""
+    scheduler = scheduler_factory(optimizer, **runtime_scheduler_arguments(scheduler_factory, lambda: 10))
+    try:
+        for _ in range(SCHEDULER_DRY_STEPS):
+            optimizer.step()
+            if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                scheduler.step(1.0)
+            else:
+                scheduler.step()
+    except Exception as error:  # noqa: BLE001
+        raise UserInputError(f"{key}: {type(scheduler).__name__} fails when it steps: {_first_line(error)}") from None
+

@@ -35,3 +35,20 @@ def flat_hparams(cfg: DictConfig) -> dict[str, Any]:
 
     walk(container, "")
     return flat
+
+
+def log_hparams(logger: Any, hparams: dict[str, Any], metrics: dict[str, Any], status: str) -> None:
+    """Fill TensorBoard's HParams tab: the run's hyperparameters and status, and its final ``metrics``.
+
+    ``logger`` is any Lightning logger; only a TensorBoard logger has an HParams tab.
+    Metrics without a value are left out; each is shown as ``hp/NAME``.
+    """
+    from lightning.pytorch.loggers import TensorBoardLogger  # noqa: PLC0415 (keeps this module light)
+
+    if not isinstance(logger, TensorBoardLogger):
+        return
+    plain = {key: (value if isinstance(value, (int, float, str, bool)) else str(value)) for key, value in hparams.items()}
+    plain["status"] = status
+    values = {f"hp/{key}": float(value) for key, value in metrics.items() if value is not None}
+    logger.log_hyperparams(plain, metrics=values)
+    logger.finalize("success")

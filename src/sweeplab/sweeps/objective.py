@@ -11,8 +11,6 @@ inside the training loop (:class:`~sweeplab.sweeps.pruning.EpochPruningCallback`
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import traceback
 from pathlib import Path
 from typing import Any
@@ -20,18 +18,22 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
+from sweeplab.cv.objective import cv_objective
 from sweeplab.errors import UserInputError
-from sweeplab.runs.files import read_json, write_json_atomic, write_text_atomic
-from sweeplab.runs.fit import RESULTS_FILE, fit
-from sweeplab.sweeps.plan import CV_OBJECTIVE_MODULE, SweepPlan
+from sweeplab.metrics import HEADLINE
+from sweeplab.runs.config_record import record_run_config
+from sweeplab.runs.files import write_text_atomic
+from sweeplab.runs.fit import fit
+from sweeplab.runs.folder import RunFolder
+from sweeplab.runs.results import COMPLETED, FAILED, INTERRUPTED, PRUNED, RunResults
+from sweeplab.sweeps.liveness import this_worker
+from sweeplab.sweeps.plan import SweepPlan
 from sweeplab.sweeps.pruning import EpochPruningCallback
 from sweeplab.sweeps.space import overrides_for
 from sweeplab.sweeps.study import TAKEN, queue_retry
-from sweeplab.sweeps.trial_config import compose_train_config, record_run_config
+from sweeplab.sweeps.trial_config import compose_train_config
 
 log = logging.getLogger(__name__)
-
-ERROR_FILE = "error.txt"  # the traceback of a trial that broke
 
 
 class TrialFailed(Exception):
@@ -57,7 +59,7 @@ class TrialObjective:
         self._refuse_used_folder(trial_dir)
         trial.set_user_attr("dir", str(trial_dir))
         trial.set_user_attr("overrides", overrides)
-        trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
+        trial.set_user_attr("worker", this_worker())
         log.info("trial %d: %s", trial.number, " ".join(overrides_for(sampled)))
         try:
             cfg, hydra_node = compose_train_config(overrides)
@@ -75,9 +77,9 @@ class TrialObjective:
             raise KeyboardInterrupt(f"trial {trial.number} interrupted") from stop  # Optuna: FAIL, then stop
         except Exception as error:  # noqa: BLE001 (one broken trial must not end the study)
             reason = f"{type(error).__name__}: {error}"
-            trial.set_user_attr("status", "failed")
+            trial.set_user_attr("status", FAILED)
             trial.set_user_attr("error", reason)
-            write_text_atomic(trial_dir / ERROR_FILE, traceback.format_exc())  # also when it broke outside fit
+            write_text_atomic(RunFolder(trial_dir).error, traceback.format_exc())  # also when it broke outside fit
             raise TrialFailed(reason) from error
 
     def _claim_place(self, trial: optuna.Trial) -> None:
@@ -94,7 +96,7 @@ class TrialObjective:
             raise SurplusTrial(f"all {self.settings.n_trials} places were taken by other workers; not trained")
 
     def _refuse_used_folder(self, trial_dir: Path) -> None:
-        if (trial_dir / RESULTS_FILE).exists():
+        if RunFolder(trial_dir).results.exists():
             raise UserInputError(f"sweep.dir={self.plan.study_dir}: {trial_dir.name} already holds a run of another "
                                  "study; give each study its own sweep.dir")
 
@@ -105,20 +107,17 @@ class TrialObjective:
             results = fit(cfg, trial_dir, callbacks=[pruning])
         except optuna.TrialPruned:
             reason = _record_pruned(trial_dir, self.settings.pruner["name"], _epochs_reported(trial))
-            trial.set_user_attr("status", "pruned")
+            trial.set_user_attr("status", PRUNED)
             raise optuna.TrialPruned(reason) from None
         _keep_results(trial, results)
-        if results["status"] != "completed":
-            raise TrialFailed(f"run {results['status']}: {results.get('error')}")
-        value = best_epoch_value(results["history"], metric, self.settings.direction)
+        if results.status != COMPLETED:
+            raise TrialFailed(f"run {results.status}: {results.error}")
+        value = best_epoch_value(results.history, metric, self.settings.direction)
         if value is None:
             raise TrialFailed(f"no epoch logged {metric}")
         return value
 
     def _cross_validated(self, trial: optuna.Trial, cfg, trial_dir: Path) -> float:
-        import importlib  # noqa: PLC0415 (only cross-validated sweeps load the cv package)
-
-        cv_objective = importlib.import_module(CV_OBJECTIVE_MODULE).cv_objective
         return cv_objective(trial, cfg, trial_dir, self.settings.metric)
 
 
@@ -130,12 +129,12 @@ def best_epoch_value(history: list[dict[str, Any]], metric: str, direction: str)
     return max(values) if direction == "maximize" else min(values)
 
 
-def _keep_results(trial: optuna.Trial, results: dict[str, Any]) -> None:
+def _keep_results(trial: optuna.Trial, results: RunResults) -> None:
     """Copy the run's headline numbers into the trial, for reports that cannot see its folder."""
-    trial.set_user_attr("status", results["status"])
-    for key in ("test_acc", "best_val_acc", "best_val_loss", "best_epoch", "epochs_run", "duration_s"):
-        if results.get(key) is not None:
-            trial.set_user_attr(key, results[key])
+    trial.set_user_attr("status", results.status)
+    for key in HEADLINE:
+        if getattr(results, key) is not None:
+            trial.set_user_attr(key, getattr(results, key))
 
 
 def _frozen(trial: optuna.Trial) -> optuna.trial.FrozenTrial:
@@ -157,7 +156,7 @@ def _record_interruption(trial: optuna.Trial, stop: BaseException) -> None:
     cause = stop.__context__ if isinstance(stop, SystemExit) and stop.__context__ is not None else stop
     try:
         queue_retry(trial.study, _frozen(trial))  # before the attributes below, which the retry must not inherit
-        trial.set_user_attr("status", "interrupted")
+        trial.set_user_attr("status", INTERRUPTED)
         trial.set_user_attr("error", f"interrupted ({cause})" if str(cause) else "interrupted")
     except Exception as error:  # noqa: BLE001
         log.warning("trial %d: could not record its interruption: %s: %s", trial.number, type(error).__name__, error)
@@ -166,12 +165,12 @@ def _record_interruption(trial: optuna.Trial, stop: BaseException) -> None:
 def _record_pruned(trial_dir: Path, pruner: str, epochs: int) -> str:
     """Mark the run as stopped by the pruner (``fit`` recorded the exception as a failure)."""
     reason = f"pruned by the {pruner} pruner after epoch {epochs}"
-    path = trial_dir / RESULTS_FILE
-    if path.exists():
-        results = read_json(path)
-        results.update(status="pruned", error=reason)
-        write_json_atomic(path, results)
-        (trial_dir / ERROR_FILE).unlink(missing_ok=True)  # being pruned is no error
+    folder = RunFolder(trial_dir)
+    if folder.results.exists():
+        results = RunResults.read(folder.results)
+        results.status, results.error = PRUNED, reason
+        results.write(folder.results)
+        folder.error.unlink(missing_ok=True)  # being pruned is no error
     return reason
 
 

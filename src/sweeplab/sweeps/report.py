@@ -24,11 +24,13 @@ from optuna.exceptions import ExperimentalWarning
 from optuna.trial import FrozenTrial, TrialState
 
 from sweeplab.reports.figures import save_png
+from sweeplab.reports.table_render import cell_text
 from sweeplab.runs.files import write_text_atomic
 from sweeplab.sweeps.objective import is_surplus
 from sweeplab.sweeps.plan import SweepPlan
 from sweeplab.sweeps.study import printable_url
-from sweeplab.sweeps.trial_config import compose_train_config, recorded_config, recorded_hydra, standalone_config
+from sweeplab.runs.config_record import recorded_config, recorded_hydra
+from sweeplab.sweeps.trial_config import compose_train_config, standalone_config
 
 log = logging.getLogger(__name__)
 
@@ -240,7 +242,7 @@ def _best_section(best: FrozenTrial | None, plan: SweepPlan) -> list[str]:
         "",
         "| parameter | value |",
         "|---|---|",
-        *(f"| {key} | {_fmt(value)} |" for key, value in best.params.items()),
+        *(f"| {key} | {cell_text(value)} |" for key, value in best.params.items()),
         "",
         f"- folder: `{best.user_attrs.get('dir', plan.trial_dir(best.number))}`",
         f"- config: `{BEST_FILE}`; train it again: `{retrain_command(plan)}`",
@@ -258,8 +260,8 @@ def _top_section(trials: Sequence[FrozenTrial], direction: str, metric: str, spa
     lines = [f"## Top {len(top)} complete trials", "", "| " + " | ".join(header) + " |",
              "|" + "---|" * len(header)]
     for rank, trial in enumerate(top, start=1):
-        cells = [rank, trial.number, f"{trial.value:.4f}", *(_fmt(trial.params.get(p)) for p in params),
-                 _fmt(trial.user_attrs.get("test_acc")), len(trial.intermediate_values),
+        cells = [rank, trial.number, f"{trial.value:.4f}", *(cell_text(trial.params.get(p)) for p in params),
+                 cell_text(trial.user_attrs.get("test_acc")), len(trial.intermediate_values),
                  _duration(trial.datetime_complete - trial.datetime_start)]
         lines.append("| " + " | ".join(str(cell) for cell in cells) + " |")
     return lines + [""]
@@ -291,9 +293,3 @@ def _plot_section(plots: dict[str, str | None]) -> list[str]:
     return lines
 
 
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)

@@ -1,37 +1,79 @@
 """A sweep's settings: ``conf/sweep/default.yaml``, then ``sweeps/NAME.yaml``, then ``sweep.KEY=VALUE``.
 
-The defaults file documents every key. A sweep file sets any of them; the
-command line changes one value (``sweep.n_trials=8``) or one field of a
-search-space entry (``sweep.space.optimizer.lr.high=0.5``). Anything that is
-not a known key, or not an allowed value, is refused with one line naming it.
+The defaults file documents every key; :class:`SweepConfig` types them (an OmegaConf
+structured config, so a value of the wrong type is refused as it is merged) and holds
+the range of each. A sweep file sets any key; the command line changes one value
+(``sweep.n_trials=8``) or one field of a search-space entry
+(``sweep.space.optimizer.lr.high=0.5``). Anything that is not a known key, or not an
+allowed value, is refused with one line naming it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from numbers import Integral
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import yaml
-from omegaconf import OmegaConf
+from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf.errors import ConfigKeyError, OmegaConfBaseException, ValidationError
 
-from sweeplab.cli.common import CONFIG_DIR
+from sweeplab.config.locations import CONFIG_DIR, SWEEPS_DIR
+from sweeplab.constraints import Interval, NoneValue, Options, Satisfies, check_params, constraints_of_type, describe
 from sweeplab.errors import ConfigError, UserInputError
+from sweeplab.metrics import PER_EPOCH, metric
 from sweeplab.sweeps.space import SearchSpace
 
-SWEEPS_DIR = Path(CONFIG_DIR).parent / "sweeps"
 DEFAULTS_FILE = Path(CONFIG_DIR) / "sweep" / "default.yaml"
-PER_EPOCH_METRICS = ("val_acc", "val_loss", "train_acc", "train_loss")  # what the training loop logs each epoch
-DIRECTIONS = ("maximize", "minimize")
-OBJECTIVES = ("holdout", "cv")
 SAMPLERS = ("tpe", "random")
 PRUNERS = ("median", "hyperband", "wilcoxon", "none")
 
 
+def _setting(*constraints: Any) -> Any:
+    """A required field (its default is in conf/sweep/default.yaml) with the values it may take."""
+    return field(default=MISSING, metadata={"constraints": list(constraints)})
+
+
+def _non_empty(value: Any) -> bool:
+    return isinstance(value, str) and bool(value)
+
+
+@dataclass
+class SweepConfig:
+    """The type and range of every sweep setting (see ``conf/sweep/default.yaml`` for what each does)."""
+
+    overrides: list[str] = _setting()
+    space: dict[str, Any] = _setting()
+    metric: str = _setting(Options(PER_EPOCH))
+    direction: str = _setting(Options(("maximize", "minimize")))
+    n_trials: int = _setting(Interval(Integral, 1, None))
+    objective: str = _setting(Options(("holdout", "cv")))
+    sampler: dict[str, Any] = _setting()
+    pruner: dict[str, Any] = _setting()
+    storage: Optional[str] = _setting(NoneValue(), Satisfies(_non_empty, "a storage URL"))  # noqa: UP045 (OmegaConf)
+    study_name: Optional[str] = _setting(NoneValue(), Satisfies(_non_empty, "a non-empty string"))  # noqa: UP045
+    dir: Optional[str] = _setting(NoneValue(), Satisfies(_non_empty, "a folder"))  # noqa: UP045
+    workers: int = _setting(Interval(Integral, 1, None))
+    max_failures: int = _setting(Interval(Integral, 1, None))
+    heartbeat_s: int = _setting(Interval(Integral, 1, None))
+    report_only: bool = _setting()
+
+
+SETTING_NAMES = tuple(f.name for f in dataclasses.fields(SweepConfig))
+SETTING_CONSTRAINTS = {f.name: f.metadata["constraints"] for f in dataclasses.fields(SweepConfig)
+                       if f.metadata.get("constraints")}
+OPTION_CONSTRAINTS = {  # the name of sampler and pruner (their other keys go to the Optuna class)
+    "sampler.name": [Options(SAMPLERS)], "pruner.name": [Options(PRUNERS)],
+    "sampler.seed": [NoneValue(), Interval(Integral, 0, None)],
+}
+
+
 @dataclass(frozen=True)
 class SweepSettings:
-    """The checked settings of one sweep (see ``conf/sweep/default.yaml`` for each key)."""
+    """The checked settings of one sweep."""
 
     source: Path
     study_name: str
@@ -52,34 +94,34 @@ class SweepSettings:
 
 
 def find_sweep_file(name: str | None) -> Path:
-    """``sweeps/NAME.yaml``, or ``NAME`` itself when it is the path of a YAML file."""
-    available = ", ".join(sorted(path.stem for path in SWEEPS_DIR.glob("*.yaml"))) or "none"
+    """``NAME`` when it is the path of a YAML file, else ``sweeps/NAME.yaml`` here or among sweeplab's own."""
+    folders = [Path("sweeps"), SWEEPS_DIR]
+    available = ", ".join(sorted({path.stem for folder in folders for path in folder.glob("*.yaml")})) or "none"
     if not name:
         raise ConfigError("sweep", name, f"missing: name a sweep file in {SWEEPS_DIR} ({available}) or a .yaml path")
     as_path = Path(name)
     if as_path.suffix in (".yaml", ".yml") and as_path.is_file():
         return as_path.resolve()
-    candidate = SWEEPS_DIR / f"{name}.yaml"
-    if "/" in name or not candidate.is_file():
-        raise ConfigError("sweep", name, f"no such sweep: one of {available} (sweeps/*.yaml), or the path of a .yaml file")
-    return candidate
+    for folder in folders:
+        candidate = folder / f"{name}.yaml"
+        if "/" not in name and candidate.is_file():
+            return candidate.resolve()
+    raise ConfigError("sweep", name, f"no such sweep: one of {available} (sweeps/*.yaml), or the path of a .yaml file")
 
 
 def load_settings(source: Path, command_line: Sequence[str] = ()) -> SweepSettings:
     """Merge the defaults, the sweep file and ``sweep.KEY=VALUE`` arguments, and check the result."""
-    merged = _read_yaml(DEFAULTS_FILE)
-    from_file = _read_yaml(source)
-    _refuse_unknown_keys(from_file, merged, where=str(source))
-    merged.update(from_file)
+    merged = _typed(OmegaConf.structured(SweepConfig), _read_yaml(DEFAULTS_FILE), where=str(DEFAULTS_FILE))
+    merged = _typed(merged, _read_yaml(source), where=str(source))
     for argument in command_line:
-        _apply_argument(merged, argument)
-    return _checked(source, merged)
+        merged = _apply_argument(merged, argument)
+    return _checked(source, OmegaConf.to_container(merged))
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
         loaded = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
-    except (OSError, yaml.YAMLError, ValueError) as error:
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, ValueError) as error:
         raise UserInputError(f"cannot read sweep file {path}: {str(error).splitlines()[0]}") from None
     except Exception as error:  # noqa: BLE001 (OmegaConf's own errors: bad interpolations and the like)
         raise UserInputError(f"cannot read sweep file {path}: {type(error).__name__}: {str(error).splitlines()[0]}") from None
@@ -90,32 +132,59 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return loaded
 
 
-def _refuse_unknown_keys(given: Mapping[str, Any], known: Mapping[str, Any], where: str) -> None:
-    for key in given:
-        if key not in known:
-            raise ConfigError(f"sweep.{key}", given[key], f"unknown setting (in {where}); known: {', '.join(known)}")
+def _typed(settings: DictConfig, update: Mapping[str, Any], where: str) -> DictConfig:
+    """``settings`` with ``update`` merged in; an unknown key or a value of the wrong type is refused."""
+    try:
+        return OmegaConf.merge(settings, update)
+    except ConfigKeyError as error:
+        key = str(error.key if error.key is not None else error.full_key)
+        raise ConfigError(f"sweep.{key}", update.get(key), f"unknown setting (in {where}); known: "
+                          f"{', '.join('sweep.' + n for n in SETTING_NAMES)}") from None
+    except ValidationError as error:
+        key = str(error.full_key).split(".")[0]
+        hint = dict(_hints()).get(key)
+        allowed = describe(constraints_of_type(hint) or []) if hint is not None else "another kind of value"
+        raise ConfigError(f"sweep.{error.full_key}", _value_at(update, str(error.full_key)),
+                          f"must be {allowed} (in {where})") from None
+    except OmegaConfBaseException as error:
+        raise UserInputError(f"{where}: {str(error).splitlines()[0]}") from None
 
 
-def _apply_argument(settings: dict[str, Any], argument: str) -> None:
+def _hints() -> dict[str, Any]:
+    import typing  # noqa: PLC0415
+
+    return typing.get_type_hints(SweepConfig)
+
+
+def _value_at(update: Mapping[str, Any], dotted: str) -> Any:
+    node: Any = update
+    for part in dotted.split("."):
+        node = node.get(part) if isinstance(node, Mapping) else None
+    return node
+
+
+def _apply_argument(settings: DictConfig, argument: str) -> DictConfig:
     """Apply ``sweep.KEY=VALUE`` (VALUE read as YAML) to the merged settings."""
     dotted, _, text = argument.partition("=")
     path = dotted.removeprefix("sweep.")
     value = _yaml_value(text)
-    if path.startswith("space."):
-        _set_space_field(settings.setdefault("space", {}), path.removeprefix("space."), value, dotted)
-        return
     head, _, rest = path.partition(".")
-    if head not in settings:
-        raise ConfigError(dotted, value, f"unknown setting; known: {', '.join('sweep.' + key for key in settings)}")
-    if not rest:
-        settings[head] = value
-    elif head in ("sampler", "pruner") and rest == "name" and value != settings[head].get("name"):
+    if head not in SETTING_NAMES:
+        raise ConfigError(dotted, value, f"unknown setting; known: {', '.join('sweep.' + n for n in SETTING_NAMES)}")
+    if head == "space" and rest:
+        return _typed(settings, {"space": _with_space_field(OmegaConf.to_container(settings.space), rest, value, dotted)},
+                      where="the command line")
+    if head in ("sampler", "pruner") and rest == "name" and value != settings[head].get("name"):
         # another sampler or pruner starts from its own defaults (a seed carries over)
-        settings[head] = {"name": value, **({"seed": settings[head]["seed"]} if "seed" in settings[head] else {})}
-    elif isinstance(settings[head], dict) and "." not in rest:
-        settings[head][rest] = value
-    else:
+        seed = {"seed": settings[head]["seed"]} if "seed" in settings[head] else {}
+        OmegaConf.update(settings, head, {"name": value, **seed}, merge=False)
+        return settings
+    if rest and not isinstance(settings[head], DictConfig):
         raise ConfigError(dotted, value, f"sweep.{head} has no field {rest!r}")
+    update: Any = value
+    for part in reversed(rest.split(".") if rest else []):
+        update = {part: update}
+    return _typed(settings, {head: update}, where="the command line")
 
 
 def _yaml_value(text: str) -> Any:
@@ -126,39 +195,23 @@ def _yaml_value(text: str) -> Any:
         return text
 
 
-def _set_space_field(space: dict[str, Any], path: str, value: Any, dotted: str) -> None:
+def _with_space_field(space: dict[str, Any], path: str, value: Any, dotted: str) -> dict[str, Any]:
     """``optimizer.lr.high`` -> ``space["optimizer.lr"]["high"]``: parameter keys hold dots themselves."""
     for key in sorted(space, key=len, reverse=True):
         if path.startswith(f"{key}.") and "." not in path[len(key) + 1:]:
-            space[key][path[len(key) + 1:]] = value
-            return
+            return {**space, key: {**space[key], path[len(key) + 1:]: value}}
     raise ConfigError(dotted, value, f"names no field of a search-space entry; entries: {', '.join(space) or 'none'}")
 
 
 def _checked(source: Path, s: dict[str, Any]) -> SweepSettings:
-    _check_choice("metric", s["metric"], PER_EPOCH_METRICS)
-    _check_choice("direction", s["direction"], DIRECTIONS)
-    if s["direction"] == "maximize" and str(s["metric"]).endswith("loss"):
-        raise ConfigError("sweep.direction", s["direction"], f"must be minimize for sweep.metric={s['metric']}")
-    _check_choice("objective", s["objective"], OBJECTIVES)
-    for key, minimum in (("n_trials", 1), ("workers", 1), ("max_failures", 1), ("heartbeat_s", 1)):
-        value = s[key]
-        if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-            raise ConfigError(f"sweep.{key}", value, f"must be an integer >= {minimum}")
-    if not isinstance(s["overrides"], list) or not all(isinstance(o, str) for o in s["overrides"]):
-        raise ConfigError("sweep.overrides", s["overrides"], "must be a list of training overrides such as [model=lenet]")
-    for key, allowed in (("sampler", SAMPLERS), ("pruner", PRUNERS)):
-        if not isinstance(s[key], dict):
-            raise ConfigError(f"sweep.{key}", s[key], f"must be a mapping with a name ({', '.join(allowed)}) and options")
-        _check_choice(f"{key}.name", s[key].get("name"), allowed)
-    seed = s["sampler"].get("seed")
-    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
-        raise ConfigError("sweep.sampler.seed", seed, "must be an integer, or null for an unseeded study")
-    for key in ("storage", "dir", "study_name"):
-        if s[key] is not None and (not isinstance(s[key], str) or not s[key]):
-            raise ConfigError(f"sweep.{key}", s[key], "must be a non-empty string, or null")
-    if not isinstance(s["report_only"], bool):
-        raise ConfigError("sweep.report_only", s["report_only"], "must be true or false")
+    check_params(s, SETTING_CONSTRAINTS, prefix="sweep.")
+    check_params({f"{group}.{k}": v for group in ("sampler", "pruner") for k, v in s[group].items()},
+                 OPTION_CONSTRAINTS, prefix="sweep.")
+    for group in ("sampler", "pruner"):
+        if "name" not in s[group]:
+            raise ConfigError(f"sweep.{group}.name", None, f"missing; one of {', '.join(SAMPLERS if group == 'sampler' else PRUNERS)}")
+    if metric(s["metric"]).direction != s["direction"]:
+        raise ConfigError("sweep.direction", s["direction"], f"must be {metric(s['metric']).direction} for sweep.metric={s['metric']}")
     return SweepSettings(
         source=source, study_name=s["study_name"] or source.stem, overrides=tuple(s["overrides"]),
         space=SearchSpace.from_config(s["space"]), metric=s["metric"], direction=s["direction"],
@@ -166,8 +219,3 @@ def _checked(source: Path, s: dict[str, Any]) -> SweepSettings:
         storage=s["storage"], dir=s["dir"], workers=s["workers"], max_failures=s["max_failures"],
         heartbeat_s=s["heartbeat_s"], report_only=s["report_only"],
     )
-
-
-def _check_choice(key: str, value: Any, allowed: Sequence[str]) -> None:
-    if value not in allowed:
-        raise ConfigError(f"sweep.{key}", value, f"must be one of {', '.join(allowed)}")

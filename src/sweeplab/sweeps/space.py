@@ -16,53 +16,66 @@ trial is exactly what ``python train.py <the same overrides>`` runs.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from numbers import Integral, Real
 from typing import TYPE_CHECKING, Any
 
-from sweeplab.config.validate import is_int, is_number
+from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
+
+from sweeplab.constraints import Boolean, Interval, NoneValue, Satisfies, check_params, describe
 from sweeplab.errors import ConfigError
 
 if TYPE_CHECKING:
     import optuna
 
-TYPES = ("float", "int", "categorical")
-FIELDS = {
-    "float": {"type", "low", "high", "log", "step", "when"},
-    "int": {"type", "low", "high", "log", "step", "when"},
-    "categorical": {"type", "choices", "when"},
+DISTRIBUTIONS: dict[str, type[BaseDistribution]] = {
+    "float": FloatDistribution, "int": IntDistribution, "categorical": CategoricalDistribution,
 }
+DISTRIBUTION_TYPES = {cls: name for name, cls in DISTRIBUTIONS.items()}
+TYPES = tuple(DISTRIBUTIONS)
+FIELD_CONSTRAINTS = {  # beyond Optuna's own checks: what its distributions would take silently or obscurely
+    "float": {"low": [Interval(Real, None, None)], "high": [Interval(Real, None, None)], "log": [Boolean()],
+              "step": [NoneValue(), Interval(Real, 0, None, closed="neither")]},
+    "int": {"low": [Interval(Integral, None, None)], "high": [Interval(Integral, None, None)], "log": [Boolean()],
+            "step": [Interval(Integral, 1, None)]},
+    "categorical": {"choices": [Satisfies(
+        lambda v: isinstance(v, list) and v and all(c is None or isinstance(c, (bool, int, float, str)) for c in v),
+        "a list of at least one value (numbers, strings, booleans, null)")]},
+}
+REQUIRED_FIELDS = ("low", "high", "choices")
+FIELDS = {kind: {"type", "when", *fields} for kind, fields in FIELD_CONSTRAINTS.items()}
 _PLAIN_OVERRIDE_VALUE = re.compile(r"[\w\-./:+@]+")
 
 
 @dataclass(frozen=True)
 class Param:
-    """One searched key: its distribution and the condition under which it is sampled."""
+    """One searched key: its Optuna distribution and the condition under which it is sampled."""
 
     key: str
-    type: str
-    low: float | int | None = None
-    high: float | int | None = None
-    log: bool = False
-    step: float | int | None = None
-    choices: tuple[Any, ...] = ()
+    distribution: BaseDistribution
     when: tuple[tuple[str, tuple[Any, ...]], ...] = ()
+
+    @property
+    def type(self) -> str:
+        return DISTRIBUTION_TYPES[type(self.distribution)]
 
     def is_active(self, sampled: Mapping[str, Any]) -> bool:
         return all(key in sampled and sampled[key] in values for key, values in self.when)
 
     def suggest(self, trial: optuna.Trial) -> Any:
-        if self.type == "float":
-            return trial.suggest_float(self.key, self.low, self.high, log=self.log, step=self.step)
-        if self.type == "int":
-            return trial.suggest_int(self.key, self.low, self.high, log=self.log, step=self.step or 1)
-        return trial.suggest_categorical(self.key, list(self.choices))
+        d = self.distribution
+        if isinstance(d, FloatDistribution):
+            return trial.suggest_float(self.key, d.low, d.high, log=d.log, step=d.step)
+        if isinstance(d, IntDistribution):
+            return trial.suggest_int(self.key, d.low, d.high, log=d.log, step=d.step)
+        return trial.suggest_categorical(self.key, list(d.choices))
 
     def extreme_values(self) -> tuple[Any, ...]:
         """The values that bound what this parameter can take: checked before a study starts."""
-        return self.choices if self.type == "categorical" else (self.low, self.high)
+        d = self.distribution
+        return tuple(d.choices) if isinstance(d, CategoricalDistribution) else (d.low, d.high)
 
     def condition_overrides(self) -> list[str]:
         """Overrides that make this parameter active (the first allowed value of each condition)."""
@@ -130,40 +143,16 @@ def _read_param(key: str, spec: Any, where: str, known: list[Param]) -> Param:
         raise ConfigError(f"{where}.{unknown[0]}", spec[unknown[0]], f"is not a field of a {kind} parameter; "
                           f"allowed: {', '.join(sorted(FIELDS[kind]))}")
     when = _read_condition(spec.get("when"), f"{where}.when", known)
-    if kind == "categorical":
-        return Param(key, kind, choices=_read_choices(spec.get("choices"), f"{where}.choices"), when=when)
-    return _read_range(key, kind, spec, where, when)
-
-
-def _read_choices(choices: Any, where: str) -> tuple[Any, ...]:
-    if not isinstance(choices, (list, tuple)):
-        raise ConfigError(where, choices, "must be a list of at least one value")
-    values = tuple(choices)
-    if not values or not all(v is None or isinstance(v, (bool, int, float, str)) for v in values):
-        raise ConfigError(where, choices, "must be a list of at least one value (numbers, strings, booleans, null)")
-    if len(set(values)) != len(values):
-        raise ConfigError(where, list(values), "must not repeat a value")
-    return values
-
-
-def _read_range(key: str, kind: str, spec: Mapping[str, Any], where: str, when) -> Param:
-    is_valid = is_int if kind == "int" else is_number
-    allowed = "an integer" if kind == "int" else "a number"
-    low, high, step, log = spec.get("low"), spec.get("high"), spec.get("step"), spec.get("log", False)
-    for name, value in (("low", low), ("high", high)):
-        if not is_valid(value) or not math.isfinite(value):
-            raise ConfigError(f"{where}.{name}", value, f"must be {allowed}")
-    if high < low:
-        raise ConfigError(f"{where}.high", high, f"must be >= low ({low})")
-    if not isinstance(log, bool):
-        raise ConfigError(f"{where}.log", log, "must be true or false")
-    if log and low <= 0:
-        raise ConfigError(f"{where}.low", low, "must be > 0 with log: true")
-    if step is not None and (not is_valid(step) or step <= 0):
-        raise ConfigError(f"{where}.step", step, f"must be {allowed} > 0, or left out")
-    if step is not None and log:
-        raise ConfigError(f"{where}.step", step, "cannot be combined with log: true")
-    return Param(key, kind, low=low, high=high, log=log, step=step, when=when)
+    arguments = {name: spec[name] for name in FIELDS[kind] - {"type", "when"} if name in spec}
+    for name in FIELD_CONSTRAINTS[kind]:
+        if name not in arguments and name in REQUIRED_FIELDS:
+            raise ConfigError(f"{where}.{name}", None, f"missing; must be {describe(FIELD_CONSTRAINTS[kind][name])}")
+    check_params(arguments, FIELD_CONSTRAINTS[kind], prefix=f"{where}.")
+    try:
+        distribution = DISTRIBUTIONS[kind](**arguments)
+    except (TypeError, ValueError) as error:  # Optuna's own checks: low > high, log with low <= 0, ...
+        raise ConfigError(where, {k: v for k, v in spec.items() if k != "when"}, str(error).splitlines()[0]) from None
+    return Param(key, distribution, when)
 
 
 def _read_condition(when: Any, where: str, known: list[Param]) -> tuple[tuple[str, tuple[Any, ...]], ...]:

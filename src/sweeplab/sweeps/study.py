@@ -24,6 +24,7 @@ from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
 
 from sweeplab.errors import ConfigError, UserInputError
+from sweeplab.sweeps.liveness import worker_is_gone
 from sweeplab.sweeps.settings import SweepSettings
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -125,11 +126,17 @@ def open_study(settings: SweepSettings, storage_url: str, *, seed_parts: tuple[i
 
 
 def fail_dead_trials(study: optuna.Study) -> None:
-    """Mark running trials whose heartbeat is stale as failed, and queue each to run again once.
+    """Fail the running trials whose worker is dead, and queue each to run again once.
 
-    Optuna does this before each trial it starts; doing it on opening the study
-    keeps a trial killed with ``kill -9`` from holding one of the ``n_trials`` places.
+    A worker of this host that no longer runs is noticed at once (:mod:`sweeplab.sweeps.liveness`);
+    others when their heartbeat is stale (Optuna does this before each trial it starts too).
+    Doing it on opening the study keeps a trial killed with ``kill -9`` from holding one of
+    the ``n_trials`` places.
     """
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if worker_is_gone(trial.user_attrs.get("worker")):
+            study.tell(trial.number, state=TrialState.FAIL)
+            queue_retry(study, trial)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)

@@ -122,7 +122,7 @@ def _wait_for(processes: list[multiprocessing.process.BaseProcess]) -> None:
 
 def _worker_main(plan: SweepPlan, worker_index: int, workers: int) -> None:
     """The entry point of a spawned worker process."""
-    from sweeplab.cli.common import register_resolvers  # noqa: PLC0415 (a fresh interpreter)
+    from sweeplab.config.resolvers import register_resolvers  # noqa: PLC0415 (a fresh interpreter)
 
     stop_cleanly_on_signals()
     register_resolvers()

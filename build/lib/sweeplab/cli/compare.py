@@ -1,0 +1,61 @@
+"""`python compare.py PATH...`: one table comparing the runs in or below PATH (see README.md)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from sweeplab.cli.common import exit_on_user_error
+from sweeplab.reports.run_records import load_runs
+from sweeplab.reports.runs_table import SORTABLE_METRICS, build_table, parse_filter
+from sweeplab.reports.table_render import FORMATS, render
+from sweeplab.runs.folder import CV_REPORT_JSON
+
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="compare.py",
+        description="Compare runs: the hyperparameters that differ, then the metrics, best first. "
+                    "PATHs are run folders, multirun roots or sweep folders (searched for results.json).",
+    )
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument("--metric", default="test_acc", help=f"sort by this, best first: {', '.join(SORTABLE_METRICS)}")
+    p.add_argument("--format", default="md", help=f"output format: {', '.join(FORMATS)} (default md)")
+    p.add_argument("--top", type=int, default=None, metavar="N", help="show only the best N rows")
+    p.add_argument("--filter", action="append", default=[], metavar="KEY=VALUE",
+                   help="keep runs whose KEY (hyperparameter, config group, status, dataset...) is VALUE; repeatable")
+    p.add_argument("--group-seeds", action="store_true",
+                   help="one row per config that differs only in seed: mean ± std over its seeds, and their number")
+    return p
+
+
+def _paired_cv_comparison(paths: Sequence[str]) -> str | None:
+    """The paired test of two cross-validation runs, when both paths hold a ``cv_report.json``."""
+    if len(paths) != 2 or not all((Path(p) / CV_REPORT_JSON).is_file() for p in paths):
+        return None
+    from sweeplab.cv.paired import format_paired_comparison  # noqa: PLC0415 (only for two CV runs)
+
+    return format_paired_comparison(Path(paths[0]), Path(paths[1]))
+
+
+@exit_on_user_error
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    paired = _paired_cv_comparison(args.paths)
+    if paired is not None:
+        print(paired)
+        return
+    filters = [parse_filter(text) for text in args.filter]
+    table = build_table(load_runs(args.paths), metric=args.metric, top=args.top, filters=filters,
+                        group_seeds=args.group_seeds)
+    text = render(table, args.format)
+    sys.stdout.write(text)
+    for note in table.notes:
+        print(f"note: {note}", file=sys.stderr)
+
+
+def cli() -> None:
+    main()

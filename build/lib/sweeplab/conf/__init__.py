@@ -1,0 +1,1 @@
+"""sweeplab's Hydra configs, installed with the package as ``sweeplab.conf`` (see sweeplab.config.locations)."""

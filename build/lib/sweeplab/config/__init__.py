@@ -1,0 +1,1 @@
+"""Checking composed configs before any work starts."""

@@ -1,0 +1,1 @@
+"""Data modules: whole datasets decoded once into tensors, batched by indexing."""

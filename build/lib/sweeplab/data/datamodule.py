@@ -1,0 +1,180 @@
+"""The LightningDataModule all datasets share: tensors in memory, seeded splits, folds."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from numbers import Integral, Real
+from pathlib import Path
+
+import lightning.pytorch as pl
+import torch
+import torch.nn.functional as F
+
+from sweeplab.constraints import Interval, NoneValue, Options
+from sweeplab.data.augment import BatchAugment
+from sweeplab.data.loader import TensorBatches
+from sweeplab.errors import ConfigError
+
+
+@dataclass
+class RawSplits:
+    """What a dataset family loads: uint8 images (N, C, H, W) and int64 labels."""
+
+    train_images: torch.Tensor
+    train_labels: torch.Tensor
+    test_images: torch.Tensor
+    test_labels: torch.Tensor
+    classes: list[str]
+
+
+class InMemoryDataModule(pl.LightningDataModule):
+    """Decodes a dataset once into float tensors and serves batches by indexing.
+
+    The *training pool* is split into train and validation parts with a seeded
+    permutation (``val_fraction``), or by explicit indices for k-fold
+    cross-validation (:meth:`use_split`). The test set is never touched by either.
+    Images are scaled to [0, 1] and normalized per channel with the mean and
+    standard deviation of the training pool, computed here rather than typed in.
+    Augmentation, when enabled, is applied to training batches only, after
+    they reach the device.
+
+    Subclasses implement :meth:`load` (and may override :meth:`prepare_data`).
+    """
+
+    name = "dataset"
+    # what each argument may be, beyond its type hint (sweeplab.constraints); checked before any data is read
+    parameter_constraints = {
+        "batch_size": [Interval(Integral, 1, None)],
+        "eval_batch_size": [Interval(Integral, 1, None)],
+        "val_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "split_seed": [Interval(Integral, 0, None)],
+        "resize": [NoneValue(), Interval(Integral, 8, None)],
+        "on_device": [Options(("auto", True, False))],
+    }
+
+    def __init__(
+        self,
+        data_dir: str | Path = "data",
+        batch_size: int = 64,
+        eval_batch_size: int = 1000,
+        val_fraction: float = 0.1,
+        split_seed: int = 0,
+        resize: int | None = None,
+        augment: Mapping | None = None,
+        download: bool = True,
+        on_device: bool | str = "auto",
+    ) -> None:
+        super().__init__()
+        self.data_dir = Path(data_dir).expanduser()
+        self.batch_size = int(batch_size)
+        self.eval_batch_size = int(eval_batch_size)
+        self.val_fraction = float(val_fraction)
+        self.split_seed = int(split_seed)
+        self.resize = int(resize) if resize else None
+        self.augment = BatchAugment(**dict(augment or {}))
+        self.download = bool(download)
+        self.on_device = on_device  # True, False or "auto" (on accelerators only)
+        self.pool_images: torch.Tensor | None = None
+        self.train_indices: torch.Tensor | None = None
+        self.val_indices: torch.Tensor | None = None
+
+    # --- what subclasses provide -------------------------------------------------
+    def load(self) -> RawSplits:
+        raise NotImplementedError
+
+    # --- loading -----------------------------------------------------------------
+    def setup(self, stage: str | None = None) -> None:
+        """Load and normalize once; later calls (Lightning calls it per stage) are no-ops."""
+        if self.pool_images is not None:
+            return
+        raw = self.load()
+        self.classes = list(raw.classes)
+        pool = self._to_float(raw.train_images)
+        self.mean = pool.mean(dim=(0, 2, 3))
+        self.std = pool.std(dim=(0, 2, 3)).clamp_min(1e-6)
+        self.pool_images = self._normalize(pool)
+        self.pool_labels = raw.train_labels.long()
+        self.test_images = self._normalize(self._to_float(raw.test_images))
+        self.test_labels = raw.test_labels.long()
+        if self.train_indices is None:
+            self.train_indices, self.val_indices = self.holdout_split()
+
+    def _to_float(self, images: torch.Tensor) -> torch.Tensor:
+        images = images.float().div_(255.0) if images.dtype == torch.uint8 else images.float()
+        if self.resize and images.shape[-1] != self.resize:
+            images = torch.cat(
+                [F.interpolate(chunk, size=(self.resize, self.resize), mode="bilinear", align_corners=False)
+                 for chunk in images.split(1024)]
+            )
+        return images
+
+    def _normalize(self, images: torch.Tensor) -> torch.Tensor:
+        return (images - self.mean.view(1, -1, 1, 1)) / self.std.view(1, -1, 1, 1)
+
+    # --- splits ------------------------------------------------------------------
+    def holdout_split(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """A seeded random train/validation split of the training pool."""
+        n = len(self.pool_labels)
+        n_val = round(n * self.val_fraction)
+        if not 0 < n_val < n:
+            raise ConfigError("data.val_fraction", self.val_fraction, f"leaves no train or no validation samples out of {n}")
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(self.split_seed))
+        return order[n_val:].sort().values, order[:n_val].sort().values
+
+    def use_split(self, train_indices, val_indices) -> None:
+        """Train and validate on explicit pool indices (one fold of a k-fold split)."""
+        self.train_indices = torch.as_tensor(train_indices, dtype=torch.long)
+        self.val_indices = torch.as_tensor(val_indices, dtype=torch.long)
+
+    # --- what models need to know --------------------------------------------------
+    @property
+    def in_shape(self) -> tuple[int, int, int]:
+        return tuple(self.pool_images.shape[1:])
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def expected_shape(self) -> tuple[tuple[int, int, int], int] | None:
+        """``(in_shape, num_classes)`` known before any data is read, so that the model can be
+        built and checked first; None when only the data can tell (subclasses that know say)."""
+        return None
+
+    def _resized(self, shape: tuple[int, int, int]) -> tuple[int, int, int]:
+        return (shape[0], self.resize, self.resize) if self.resize else tuple(shape)
+
+    # --- loaders -----------------------------------------------------------------
+    def _device_tensors(self, images: torch.Tensor, labels: torch.Tensor):
+        """Move a dataset to the training device once, so batches never cross the bus."""
+        if self.trainer is None or not self.on_device:
+            return images, labels
+        device = self.trainer.strategy.root_device
+        if self.on_device == "auto" and device.type == "cpu":
+            return images, labels
+        return images.to(device), labels.to(device)
+
+    def _batches(self, images, labels, indices, batch_size, shuffle: bool) -> TensorBatches:
+        images, labels = self._device_tensors(images, labels)
+        rank, world = (self.trainer.global_rank, self.trainer.world_size) if self.trainer else (0, 1)
+        return TensorBatches(
+            images, labels, indices, batch_size,
+            # after seed_everything(seed) the initial seed is the run's seed
+            shuffle=shuffle, seed=torch.initial_seed() % 2**31, rank=rank, world_size=world,
+        )
+
+    def train_dataloader(self) -> TensorBatches:
+        return self._batches(self.pool_images, self.pool_labels, self.train_indices, self.batch_size, shuffle=True)
+
+    def val_dataloader(self) -> TensorBatches:
+        return self._batches(self.pool_images, self.pool_labels, self.val_indices, self.eval_batch_size, shuffle=False)
+
+    def test_dataloader(self) -> TensorBatches:
+        indices = torch.arange(len(self.test_labels))
+        return self._batches(self.test_images, self.test_labels, indices, self.eval_batch_size, shuffle=False)
+
+    def on_after_batch_transfer(self, batch, dataloader_idx: int):
+        if self.trainer is not None and self.trainer.training and self.augment.enabled:
+            images, labels = batch
+            return self.augment(images), labels
+        return batch

@@ -1,0 +1,147 @@
+"""The dataset families: MNIST-like, CIFAR-10, and synthetic images."""
+
+from __future__ import annotations
+
+from numbers import Integral, Real
+
+import torch
+import torchvision
+
+from sweeplab.constraints import Interval
+from sweeplab.data.datamodule import InMemoryDataModule, RawSplits
+from sweeplab.errors import DataNotFoundError
+
+
+class TorchvisionDataModule(InMemoryDataModule):
+    """A dataset torchvision can read from ``data_dir`` (and download when online)."""
+
+    dataset_cls: type = None
+    expected_layout = ""
+    image_shape: tuple[int, int, int] = (1, 28, 28)
+    class_count = 10
+
+    def expected_shape(self) -> tuple[tuple[int, int, int], int]:
+        return self._resized(self.image_shape), self.class_count
+
+    def _dataset(self, train: bool, download: bool):
+        return self.dataset_cls(str(self.data_dir), train=train, download=download)
+
+    def prepare_data(self) -> None:
+        """Check the files are there, downloading them when allowed; fail with advice otherwise."""
+        try:
+            self._dataset(train=True, download=False)
+            self._dataset(train=False, download=False)
+            return
+        except RuntimeError:
+            pass
+        if self.download:
+            try:
+                self._dataset(train=True, download=True)
+                self._dataset(train=False, download=True)
+                return
+            except Exception as error:  # no network, mirror down, disk full...
+                reason = f"download failed ({type(error).__name__}: {' '.join(str(error).split())})"
+        else:
+            reason = "data.download=false"
+        raise DataNotFoundError(
+            f"{self.name} not found in data.data_dir={str(self.data_dir)!r} and {reason}. "
+            f"Point data.data_dir (or the DATA_DIR environment variable) at a folder holding "
+            f"{self.expected_layout}, e.g. data.data_dir=../shared/data/mnist-10k for MNIST offline."
+        )
+
+    def load(self) -> RawSplits:
+        self.prepare_data()
+        train, test = self._dataset(train=True, download=False), self._dataset(train=False, download=False)
+        return RawSplits(
+            self._images(train), torch.as_tensor(train.targets), self._images(test),
+            torch.as_tensor(test.targets), list(train.classes),
+        )
+
+    @staticmethod
+    def _images(dataset) -> torch.Tensor:
+        return torch.as_tensor(dataset.data).unsqueeze(1)  # (N, H, W) uint8 -> (N, 1, H, W)
+
+
+class MNISTDataModule(TorchvisionDataModule):
+    """MNIST handwritten digits, 1x28x28, 10 classes."""
+
+    name = "mnist"
+    dataset_cls = torchvision.datasets.MNIST
+    expected_layout = "MNIST/raw/*-ubyte(.gz)"
+
+
+class FashionMNISTDataModule(TorchvisionDataModule):
+    """Fashion-MNIST clothing images, 1x28x28, 10 classes."""
+
+    name = "fashion_mnist"
+    dataset_cls = torchvision.datasets.FashionMNIST
+    expected_layout = "FashionMNIST/raw/*-ubyte(.gz)"
+
+
+class CIFAR10DataModule(TorchvisionDataModule):
+    """CIFAR-10 colour images, 3x32x32, 10 classes."""
+
+    name = "cifar10"
+    dataset_cls = torchvision.datasets.CIFAR10
+    expected_layout = "cifar-10-batches-py/"
+    image_shape = (3, 32, 32)
+
+    @staticmethod
+    def _images(dataset) -> torch.Tensor:
+        return torch.as_tensor(dataset.data).permute(0, 3, 1, 2).contiguous()  # NHWC -> NCHW
+
+
+class FakeDataModule(InMemoryDataModule):
+    """Synthetic images of any shape, for smoke tests and offline experiments.
+
+    Each class has a random template image; a sample is its class template plus
+    Gaussian noise (``noise``), so models can learn it, and a model that learns
+    nothing stays at chance level. Generated from ``generator_seed``: the same
+    arguments always give the same data.
+    """
+
+    name = "fake"
+    parameter_constraints = {
+        **InMemoryDataModule.parameter_constraints,
+        "channels": [Interval(Integral, 1, None)],
+        "size": [Interval(Integral, 4, None)],
+        "num_classes": [Interval(Integral, 2, None)],
+        "num_samples": [Interval(Integral, 2, None)],
+        "num_test_samples": [Interval(Integral, 1, None)],
+        "noise": [Interval(Real, 0, None)],
+    }
+
+    def __init__(
+        self,
+        channels: int = 1,
+        size: int = 28,
+        num_classes: int = 10,
+        num_samples: int = 1000,
+        num_test_samples: int = 200,
+        noise: float = 1.0,
+        generator_seed: int = 0,
+        **kwargs,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.channels, self.size, self.num_class_templates = int(channels), int(size), int(num_classes)
+        self.num_samples, self.num_test_samples = int(num_samples), int(num_test_samples)
+        self.noise, self.generator_seed = float(noise), int(generator_seed)
+
+    def expected_shape(self) -> tuple[tuple[int, int, int], int]:
+        return self._resized((self.channels, self.size, self.size)), self.num_class_templates
+
+    def load(self) -> RawSplits:
+        generator = torch.Generator().manual_seed(self.generator_seed)
+        shape = (self.channels, self.size, self.size)
+        templates = torch.rand(self.num_class_templates, *shape, generator=generator)
+
+        def sample(count: int) -> tuple[torch.Tensor, torch.Tensor]:
+            labels = torch.arange(count) % self.num_class_templates  # balanced classes
+            labels = labels[torch.randperm(count, generator=generator)]
+            images = templates[labels] + self.noise * 0.25 * torch.randn(count, *shape, generator=generator)
+            return (images.clamp(0, 1) * 255).round().to(torch.uint8), labels
+
+        train_images, train_labels = sample(self.num_samples)
+        test_images, test_labels = sample(self.num_test_samples)
+        classes = [f"class_{i}" for i in range(self.num_class_templates)]
+        return RawSplits(train_images, train_labels, test_images, test_labels, classes)

@@ -1,0 +1,1 @@
+"""What runs leave for people to read: plots, tables, reports."""

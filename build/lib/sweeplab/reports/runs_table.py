@@ -1,0 +1,228 @@
+"""The comparison table of many runs: which hyperparameters differ, and how each run did.
+
+Rows are runs (or, with ``group_seeds``, groups of runs that differ only in their
+seed, with mean ± standard deviation). Columns are the hyperparameters that differ
+between the rows shown, then the metrics. Failed runs and runs of other datasets
+stay in the table, marked by their ``status`` and ``dataset`` columns.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import math
+import os
+import statistics
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sweeplab.errors import ConfigError
+from sweeplab.metrics import RESULT_METRICS, metric as metric_named
+from sweeplab.reports.run_records import RunRecord
+from sweeplab.runs.results import COMPLETED
+
+METRIC_COLUMNS = ("test_acc", "best_val_acc", "epochs_run", "duration_s")
+SORTABLE_METRICS = RESULT_METRICS
+SEED_KEY = "seed"
+
+
+@dataclass(frozen=True)
+class MeanStd:
+    """A metric over the seeds of a group: mean, sample standard deviation (None for one value), count."""
+
+    mean: float
+    std: float | None
+    count: int
+
+    @classmethod
+    def of(cls, values: Sequence[float]) -> MeanStd | None:
+        if not values:
+            return None
+        std = statistics.stdev(values) if len(values) > 1 else None
+        return cls(statistics.fmean(values), std, len(values))
+
+
+@dataclass
+class RunsTable:
+    columns: list[str]
+    rows: list[dict[str, Any]]
+    notes: list[str] = field(default_factory=list)  # for people: what was cut, what does not compare
+
+
+@dataclass
+class _Entry:
+    """One future row: a run, or a group of runs that differ only in their seed."""
+
+    records: list[RunRecord]
+
+    @property
+    def first(self) -> RunRecord:
+        return self.records[0]
+
+    def metric(self, key: str) -> float | MeanStd | None:
+        """The run's value; for a group, mean ± std over its completed runs."""
+        if len(self.records) == 1:
+            return _number(self.first.results.get(key))
+        values = [_number(r.results.get(key)) for r in self.records if r.status == COMPLETED]
+        return MeanStd.of([float(v) for v in values if v is not None])
+
+    def status(self) -> str:
+        counts = Counter(r.status for r in self.records)
+        if len(counts) == 1:
+            return self.first.status
+        return ", ".join(f"{n} {status}" for status, n in counts.most_common())
+
+
+def _number(value: Any) -> float | int | None:
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+# --- filters ---------------------------------------------------------------------------
+
+
+def parse_filter(text: str) -> tuple[str, str]:
+    """``"optimizer.lr=0.01"`` -> ``("optimizer.lr", "0.01")``."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError("--filter", text, "KEY=VALUE, e.g. optimizer.lr=0.01 or model=lenet or status=failed")
+    return key.strip(), value.strip()
+
+
+def _same(value: Any, wanted: str) -> bool:
+    if value is None:
+        return wanted.lower() in ("none", "null", "")
+    if isinstance(value, bool):
+        return wanted.lower() == str(value).lower()
+    if isinstance(value, (int, float)):
+        try:
+            return math.isclose(float(value), float(wanted), rel_tol=1e-9)
+        except ValueError:
+            return False
+    return str(value).lower() == wanted.lower()
+
+
+def _matches(record: RunRecord, key: str, wanted: str) -> bool:
+    """Whether any of the run's values named ``key`` (result, hyperparameter, group choice) is ``wanted``."""
+    if key == "status":
+        return _same(record.status, wanted)
+    return any(key in source and _same(source[key], wanted) for source in (record.results, record.hparams))
+
+
+def apply_filters(records: Sequence[RunRecord], filters: Sequence[tuple[str, str]]) -> list[RunRecord]:
+    """The runs matching every ``(key, value)``; a key no run has is refused as a typo."""
+    for key, wanted in filters:
+        if key != "status" and not any(record.has(key) for record in records):
+            known = {k for r in records for source in (r.results, r.hparams) for k in source}
+            close = difflib.get_close_matches(key, sorted(known), n=3)
+            hint = f"did you mean {' or '.join(close)}?" if close else "use a hyperparameter (optimizer.lr), a config group (model), status or dataset"
+            raise ConfigError("--filter", f"{key}={wanted}", f"no run has a value named {key!r}; {hint}")
+    return [r for r in records if all(_matches(r, key, wanted) for key, wanted in filters)]
+
+
+# --- columns ---------------------------------------------------------------------------
+
+
+_MISSING = object()
+
+
+def differing_hparams(records: Sequence[RunRecord], ignore: Sequence[str] = ()) -> list[str]:
+    """Hyperparameters whose values are not the same in all ``records`` (absent counts as a value)."""
+    keys = sorted({key for record in records for key in record.hparams} - set(ignore))
+    return [
+        key for key in keys
+        if len({json.dumps(r.hparams.get(key, _MISSING), sort_keys=True, default=repr) for r in records}) > 1
+    ]
+
+
+def run_names(paths: Sequence[Path]) -> dict[Path, str]:
+    """Short names for run folders: their paths below the folder they all share."""
+    if len(paths) == 1:
+        return {paths[0]: paths[0].name}
+    root = Path(os.path.commonpath([p.resolve() for p in paths]))
+    return {p: (os.path.relpath(p.resolve(), root) if p.resolve() != root else p.name) for p in paths}
+
+
+# --- the table -------------------------------------------------------------------------
+
+
+def _group_by_seed(records: Sequence[RunRecord]) -> list[_Entry]:
+    groups: dict[str, list[RunRecord]] = {}
+    for record in records:
+        config = {k: v for k, v in record.hparams.items() if k != SEED_KEY}
+        key = json.dumps([record.dataset, config], sort_keys=True, default=repr) if config else str(record.path)
+        groups.setdefault(key, []).append(record)
+    return [_Entry(group) for group in groups.values()]
+
+
+def _sort_value(value: float | MeanStd | None) -> float | None:
+    number = value.mean if isinstance(value, MeanStd) else value
+    return None if number is None or (isinstance(number, float) and math.isnan(number)) else float(number)
+
+
+def _sorted(entries: list[_Entry], metric: str) -> list[_Entry]:
+    """Best first by ``metric``; entries without a value go last, in path order."""
+    sign = -1.0 if metric_named(metric).higher_is_better else 1.0
+
+    def key(entry: _Entry):
+        value = _sort_value(entry.metric(metric))
+        return (value is None, 0.0 if value is None else sign * value, str(entry.first.path))
+
+    return sorted(entries, key=key)
+
+
+def build_table(
+    records: Sequence[RunRecord],
+    *,
+    metric: str = "test_acc",
+    top: int | None = None,
+    filters: Sequence[tuple[str, str]] = (),
+    group_seeds: bool = False,
+) -> RunsTable:
+    """The comparison of ``records``: filtered, grouped by seed if asked, sorted best first, cut to ``top``."""
+    if metric not in SORTABLE_METRICS:
+        raise ConfigError("--metric", metric, f"one of {', '.join(SORTABLE_METRICS)}")
+    if top is not None and top < 1:
+        raise ConfigError("--top", top, "a positive number of rows")
+    chosen = apply_filters(records, filters)
+    entries = _group_by_seed(chosen) if group_seeds else [_Entry([r]) for r in chosen]
+    ranked = _sorted(entries, metric)
+    shown = ranked[:top] if top else ranked
+    notes = _notes(chosen, len(records), ranked, shown, metric)
+
+    representatives = [entry.first for entry in shown]
+    hparam_columns = differing_hparams(representatives, ignore=(SEED_KEY,) if group_seeds else ())
+    datasets = {r.dataset for entry in shown for r in entry.records if r.dataset}
+    columns = ["run", "status"] + (["dataset"] if len(datasets) > 1 else []) + (["seeds"] if group_seeds else [])
+    columns += hparam_columns + list(METRIC_COLUMNS) + ([metric] if metric not in METRIC_COLUMNS else [])
+    names = run_names([r.path for entry in shown for r in entry.records]) if shown else {}
+    rows = []
+    for entry in shown:
+        row = {
+            "run": ", ".join(names[r.path] for r in entry.records), "status": entry.status(),
+            "dataset": entry.first.dataset, "seeds": len(entry.records),
+            "path": [str(r.path) for r in entry.records] if group_seeds else str(entry.first.path),
+        }
+        row.update({key: entry.first.hparams.get(key) for key in hparam_columns})
+        row.update({key: entry.metric(key) for key in columns if key in SORTABLE_METRICS})
+        rows.append(row)
+    return RunsTable(columns, rows, notes)
+
+
+def _notes(chosen: list[RunRecord], total: int, ranked: list[_Entry], shown: list[_Entry], metric: str) -> list[str]:
+    notes = []
+    if len(chosen) < total:
+        notes.append(f"{len(chosen)} of {total} runs match the filters")
+    if len(shown) < len(ranked):
+        notes.append(f"showing the best {len(shown)} of {len(ranked)} rows by {metric}")
+    not_completed = [r for r in chosen if r.status != COMPLETED]
+    if not_completed:
+        statuses = Counter(r.status for r in not_completed)
+        notes.append(f"{len(not_completed)} of {len(chosen)} runs did not complete ("
+                     + ", ".join(f"{n} {s}" for s, n in statuses.most_common()) + "): see their status column")
+    datasets = sorted({str(r.dataset) for r in chosen if r.dataset})
+    if len(datasets) > 1:
+        notes.append(f"runs on {len(datasets)} datasets ({', '.join(datasets)}): their metrics do not compare")
+    return notes

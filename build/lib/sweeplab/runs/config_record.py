@@ -1,0 +1,43 @@
+"""The ``.hydra/`` files of a run folder: the resolved config, the overrides, Hydra's settings.
+
+Written as a ``train.py`` run has them, for every run sweeplab starts (a run, a
+trial), only once its checks have passed, so a refused command leaves no trace in a
+folder. ``config.yaml`` is resolved: it is exactly what the run trained with.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from sweeplab.runs.files import write_text_atomic
+from sweeplab.runs.folder import RunFolder
+
+
+def record_run_config(run_dir: Path, cfg: DictConfig, hydra_node: DictConfig | None, overrides: Sequence[str]) -> None:
+    """Write ``run_dir/.hydra/{config,overrides,hydra}.yaml``."""
+    folder = RunFolder(run_dir)
+    write_text_atomic(folder.config, OmegaConf.to_yaml(cfg, resolve=True))
+    write_text_atomic(folder.overrides, yaml.safe_dump(list(overrides), default_flow_style=False))
+    if hydra_node is not None:
+        hydra_node = copy.deepcopy(hydra_node)
+        with open_dict(hydra_node):
+            hydra_node.runtime.output_dir = str(Path(run_dir).resolve())
+        write_text_atomic(folder.hydra, OmegaConf.to_yaml(OmegaConf.create({"hydra": hydra_node})))
+
+
+def recorded_config(run_dir: Path) -> dict[str, Any] | None:
+    """The resolved config a run recorded, or None when the folder has none (another machine's trial)."""
+    path = RunFolder(run_dir).config
+    return OmegaConf.to_container(OmegaConf.load(path)) if path.is_file() else None
+
+
+def recorded_hydra(run_dir: Path) -> DictConfig | None:
+    """The ``hydra:`` node a run recorded in ``.hydra/hydra.yaml`` (unresolved), or None."""
+    path = RunFolder(run_dir).hydra
+    return OmegaConf.load(path).hydra if path.is_file() else None

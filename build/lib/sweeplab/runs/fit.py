@@ -1,0 +1,152 @@
+"""The one path that trains a model: train.py, sweeps and cross-validation all call :func:`fit`."""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+
+import lightning.pytorch as pl
+from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
+from lightning.pytorch.utilities.model_summary import ModelSummary
+from omegaconf import DictConfig
+
+from sweeplab.data.datamodule import InMemoryDataModule
+from sweeplab.errors import TrainingDiverged
+from sweeplab.metrics import HEADLINE, VAL_ACC, VAL_LOSS
+from sweeplab.runs.build import build_datamodule, build_module, build_trainer
+from sweeplab.runs.checkpoints import check_checkpoint_fits, load_checkpoint, resume_checkpoint
+from sweeplab.runs.files import write_text_atomic
+from sweeplab.runs.folder import MODEL_SUMMARY_FILE, RunFolder
+from sweeplab.runs.hparams import flat_hparams, log_hparams
+from sweeplab.runs.provenance import git_commit
+from sweeplab.runs.results import COMPLETED, DIVERGED, FAILED, INTERRUPTED, RunResults, best_epoch_row
+from sweeplab.training.module import ClassifierModule
+
+log = logging.getLogger(__name__)
+
+
+def fit(
+    cfg: DictConfig,
+    run_dir: str | Path,
+    *,
+    callbacks: Sequence[Callback] = (),
+    split: tuple[Sequence[int], Sequence[int]] | None = None,
+    datamodule: InMemoryDataModule | None = None,
+    evaluate_test: bool | None = None,
+) -> RunResults:
+    """Train ``cfg`` in ``run_dir``, test the best checkpoint, and write ``results.json``.
+
+    Args:
+        cfg: a composed config (``conf/train.yaml``), checked by :func:`sweeplab.runs.checks.check_config`.
+        run_dir: the run's folder; checkpoints, logs and results go inside.
+        callbacks: extra Lightning callbacks (a sweep's pruning callback, say).
+        split: explicit (train, validation) indices into the training pool, for a fold.
+        datamodule: a data module already set up, to share loaded data between runs.
+        evaluate_test: test the best checkpoint after training (default ``cfg.evaluate_test``).
+
+    Returns the run's :class:`RunResults`. Bad input raises :class:`~sweeplab.errors.UserInputError`
+    before any training; a diverged loss is recorded with ``status: "diverged"``; any
+    other failure is recorded as ``"failed"`` (with ``error.txt``) and re-raised.
+    """
+    folder = RunFolder(run_dir)
+    started = time.perf_counter()
+    pl.seed_everything(cfg.seed, workers=True, verbose=False)
+    datamodule = datamodule or build_datamodule(cfg)
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    if split is not None:
+        datamodule.use_split(*split)
+    module = build_module(cfg, datamodule)
+    resume_from = resume_checkpoint(cfg, folder.path)
+    if resume_from is not None:
+        check_checkpoint_fits(load_checkpoint(resume_from), resume_from, module)
+    trainer = build_trainer(cfg, folder.path, callbacks)
+    folder.path.mkdir(parents=True, exist_ok=True)
+    _write_model_summary(module, folder)
+    evaluate_test = cfg.get("evaluate_test", True) if evaluate_test is None else evaluate_test
+
+    status, error, test_metrics = COMPLETED, None, {}
+    try:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from, weights_only=True)
+        if trainer.interrupted:
+            status = INTERRUPTED
+        else:
+            test_metrics = _evaluate_best(trainer, module, datamodule, evaluate_test)
+    except TrainingDiverged as diverged:
+        status, error = DIVERGED, str(diverged)
+        log.error("run diverged: %s", diverged)
+    except BaseException as failure:
+        status = INTERRUPTED if isinstance(failure, (KeyboardInterrupt, SystemExit)) else FAILED
+        error = f"{type(failure).__name__}: {failure}"
+        write_text_atomic(folder.error, traceback.format_exc())
+        _finish(cfg, folder, trainer, module, datamodule, status, error, test_metrics, started)
+        raise
+    return _finish(cfg, folder, trainer, module, datamodule, status, error, test_metrics, started)
+
+
+def _evaluate_best(trainer: pl.Trainer, module: ClassifierModule, datamodule, test: bool) -> dict[str, float]:
+    """Validate (for the per-class confusion) and optionally test the best checkpoint.
+
+    The best checkpoint is the checkpoint callback's; the final weights stand in when
+    there is none (``fast_dev_run``, no checkpoint callback).
+    """
+    checkpoint = trainer.checkpoint_callback
+    best = (checkpoint.best_model_path if isinstance(checkpoint, ModelCheckpoint) else "") or None
+    trainer.validate(module, datamodule=datamodule, ckpt_path=best, verbose=False, weights_only=True)
+    if not test:
+        return {}
+    metrics = trainer.test(module, datamodule=datamodule, ckpt_path=best, verbose=False, weights_only=True)
+    return {key: float(value) for key, value in (metrics[0] if metrics else {}).items()}
+
+
+def _write_model_summary(module: ClassifierModule, folder: RunFolder) -> None:
+    summary = str(ModelSummary(module, max_depth=-1))
+    write_text_atomic(folder / MODEL_SUMMARY_FILE, summary + "\n")
+    log.info("model: %s, %s parameters\n%s", type(module.model).__name__, f"{module.num_params:,}", summary)
+
+
+def best_row(trainer: pl.Trainer, history: list[dict]) -> dict | None:
+    """The history row of the epoch the checkpoint callback keeps as the best."""
+    checkpoint = trainer.checkpoint_callback
+    if isinstance(checkpoint, ModelCheckpoint) and checkpoint.monitor:
+        return best_epoch_row(history, checkpoint.monitor, checkpoint.mode)
+    return best_epoch_row(history)
+
+
+def collect_results(cfg, trainer, module, datamodule, status, error, test_metrics, duration_s) -> RunResults:
+    """The machine-readable record of a run (``results.json``)."""
+    history = module.history
+    best = best_row(trainer, history)
+    early = next((cb for cb in trainer.callbacks if isinstance(cb, EarlyStopping)), None)
+    val_accs = [row[VAL_ACC.name] for row in history if row.get(VAL_ACC.name) is not None]
+    confusion, val_confusion = module.confusion.get("test"), module.confusion.get("val")
+    return RunResults(
+        status=status, error=error, dataset=datamodule.name, model=type(module.model).__name__,
+        test_acc=test_metrics.get("test_acc"), test_loss=test_metrics.get("test_loss"),
+        best_val_acc=max(val_accs) if val_accs else None,
+        best_val_loss=best.get(VAL_LOSS.name) if best else None,
+        best_epoch=best["epoch"] if best else None,
+        val_acc_at_best_epoch=best.get(VAL_ACC.name) if best else None,
+        epochs_run=len(history),
+        stopped_early=bool(early is not None and early.stopped_epoch > 0),
+        duration_s=round(duration_s, 3), num_params=module.num_params, seed=int(cfg.seed), git_commit=git_commit(),
+        train_size=len(datamodule.train_indices), val_size=len(datamodule.val_indices),
+        test_size=int(confusion.sum()) if confusion is not None else None,
+        classes=list(datamodule.classes),
+        test_confusion=confusion.tolist() if confusion is not None else None,
+        val_confusion=val_confusion.tolist() if val_confusion is not None else None,
+        history=history, hparams=flat_hparams(cfg),
+    )
+
+
+def _finish(cfg, folder: RunFolder, trainer, module, datamodule, status, error, test_metrics, started) -> RunResults:
+    results = collect_results(cfg, trainer, module, datamodule, status, error, test_metrics, time.perf_counter() - started)
+    if trainer.is_global_zero:
+        results.write(folder.results)
+        log_hparams(trainer.logger, results.hparams, {key: getattr(results, key) for key in HEADLINE}, status)
+    log.info("%s: %s", status, {key: getattr(results, key) for key in ("test_acc", "best_val_acc", "best_epoch",
+                                                                       "epochs_run", "duration_s")})
+    return results

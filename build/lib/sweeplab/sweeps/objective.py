@@ -1,0 +1,178 @@
+"""What one trial does: sample, compose, train through :func:`sweeplab.runs.fit.fit`, score.
+
+A trial is an ordinary run in ``<sweep dir>/trial_NNNN/`` (checkpoints, TensorBoard
+events with hparams, ``results.json``, ``.hydra/``). Its value is its best epoch's
+``sweep.metric`` (the highest ``val_acc``, the lowest ``val_loss``): the number
+``results.json`` reports as ``best_val_acc`` / ``best_val_loss``, and the one a
+re-run of ``best.yaml`` reproduces. Each epoch's value goes to the pruner from
+inside the training loop (:class:`~sweeplab.sweeps.pruning.EpochPruningCallback`).
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from sweeplab.cv.objective import cv_objective
+from sweeplab.errors import UserInputError
+from sweeplab.metrics import HEADLINE
+from sweeplab.runs.config_record import record_run_config
+from sweeplab.runs.files import write_text_atomic
+from sweeplab.runs.fit import fit
+from sweeplab.runs.folder import RunFolder
+from sweeplab.runs.results import COMPLETED, FAILED, INTERRUPTED, PRUNED, RunResults
+from sweeplab.sweeps.liveness import this_worker
+from sweeplab.sweeps.plan import SweepPlan
+from sweeplab.sweeps.pruning import EpochPruningCallback
+from sweeplab.sweeps.space import overrides_for
+from sweeplab.sweeps.study import TAKEN, queue_retry
+from sweeplab.sweeps.trial_config import compose_train_config
+
+log = logging.getLogger(__name__)
+
+
+class TrialFailed(Exception):
+    """A trial that could not produce a value; Optuna records it as failed and the sweep goes on."""
+
+
+class SurplusTrial(Exception):
+    """A trial started after other workers had taken the last of the ``n_trials`` places."""
+
+
+class TrialObjective:
+    """The objective ``study.optimize`` calls once per trial."""
+
+    def __init__(self, plan: SweepPlan) -> None:
+        self.plan = plan
+        self.settings = plan.settings
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        self._claim_place(trial)
+        sampled = self.settings.space.sample(trial)
+        overrides = [*self.plan.base_overrides, *overrides_for(sampled)]
+        trial_dir = self.plan.trial_dir(trial.number)
+        self._refuse_used_folder(trial_dir)
+        trial.set_user_attr("dir", str(trial_dir))
+        trial.set_user_attr("overrides", overrides)
+        trial.set_user_attr("worker", this_worker())
+        log.info("trial %d: %s", trial.number, " ".join(overrides_for(sampled)))
+        try:
+            cfg, hydra_node = compose_train_config(overrides)
+            record_run_config(trial_dir, cfg, hydra_node, overrides)
+            if self.settings.objective == "cv":
+                return self._cross_validated(trial, cfg, trial_dir)
+            return self._held_out(trial, cfg, trial_dir)
+        except optuna.TrialPruned:
+            raise
+        except (TrialFailed, UserInputError) as error:
+            trial.set_user_attr("error", str(error))
+            raise
+        except (KeyboardInterrupt, SystemExit) as stop:  # Lightning turns Ctrl-C into SystemExit
+            _record_interruption(trial, stop)
+            raise KeyboardInterrupt(f"trial {trial.number} interrupted") from stop  # Optuna: FAIL, then stop
+        except Exception as error:  # noqa: BLE001 (one broken trial must not end the study)
+            reason = f"{type(error).__name__}: {error}"
+            trial.set_user_attr("status", FAILED)
+            trial.set_user_attr("error", reason)
+            write_text_atomic(RunFolder(trial_dir).error, traceback.format_exc())  # also when it broke outside fit
+            raise TrialFailed(reason) from error
+
+    def _claim_place(self, trial: optuna.Trial) -> None:
+        """Give up at once when ``n_trials`` trials numbered before this one finished or are running.
+
+        Workers stop asking for trials once the places are taken, but two workers can
+        ask in the same instant; the later-numbered trial then stands back untrained.
+        """
+        study = trial.study
+        ahead = [t for t in study.get_trials(deepcopy=False, states=TAKEN) if t.number < trial.number]
+        if len(ahead) >= self.settings.n_trials:
+            trial.set_user_attr("surplus", True)
+            study.stop()
+            raise SurplusTrial(f"all {self.settings.n_trials} places were taken by other workers; not trained")
+
+    def _refuse_used_folder(self, trial_dir: Path) -> None:
+        if RunFolder(trial_dir).results.exists():
+            raise UserInputError(f"sweep.dir={self.plan.study_dir}: {trial_dir.name} already holds a run of another "
+                                 "study; give each study its own sweep.dir")
+
+    def _held_out(self, trial: optuna.Trial, cfg, trial_dir: Path) -> float:
+        metric = self.settings.metric
+        pruning = EpochPruningCallback(trial, monitor=metric)
+        try:
+            results = fit(cfg, trial_dir, callbacks=[pruning])
+        except optuna.TrialPruned:
+            reason = _record_pruned(trial_dir, self.settings.pruner["name"], _epochs_reported(trial))
+            trial.set_user_attr("status", PRUNED)
+            raise optuna.TrialPruned(reason) from None
+        _keep_results(trial, results)
+        if results.status != COMPLETED:
+            raise TrialFailed(f"run {results.status}: {results.error}")
+        value = best_epoch_value(results.history, metric, self.settings.direction)
+        if value is None:
+            raise TrialFailed(f"no epoch logged {metric}")
+        return value
+
+    def _cross_validated(self, trial: optuna.Trial, cfg, trial_dir: Path) -> float:
+        return cv_objective(trial, cfg, trial_dir, self.settings.metric)
+
+
+def best_epoch_value(history: list[dict[str, Any]], metric: str, direction: str) -> float | None:
+    """The best per-epoch value of ``metric`` (highest when maximizing), or None if never logged."""
+    values = [row[metric] for row in history if row.get(metric) is not None]
+    if not values:
+        return None
+    return max(values) if direction == "maximize" else min(values)
+
+
+def _keep_results(trial: optuna.Trial, results: RunResults) -> None:
+    """Copy the run's headline numbers into the trial, for reports that cannot see its folder."""
+    trial.set_user_attr("status", results.status)
+    for key in HEADLINE:
+        if getattr(results, key) is not None:
+            trial.set_user_attr(key, getattr(results, key))
+
+
+def _frozen(trial: optuna.Trial) -> optuna.trial.FrozenTrial:
+    """The stored state of a running trial (its user attributes, reports and parameters so far)."""
+    return next(t for t in trial.study.get_trials(deepcopy=False) if t.number == trial.number)
+
+
+def _epochs_reported(trial: optuna.Trial) -> int:
+    """How many epochs reported to the pruner (steps are 0-based epochs)."""
+    return max(_frozen(trial).intermediate_values, default=-1) + 1
+
+
+def _record_interruption(trial: optuna.Trial, stop: BaseException) -> None:
+    """Queue the interrupted trial to run again when the sweep resumes, and say why it stopped.
+
+    A storage error here is only logged: it must not turn a clean stop into a crash
+    (a trial left RUNNING is failed and retried by the heartbeat instead).
+    """
+    cause = stop.__context__ if isinstance(stop, SystemExit) and stop.__context__ is not None else stop
+    try:
+        queue_retry(trial.study, _frozen(trial))  # before the attributes below, which the retry must not inherit
+        trial.set_user_attr("status", INTERRUPTED)
+        trial.set_user_attr("error", f"interrupted ({cause})" if str(cause) else "interrupted")
+    except Exception as error:  # noqa: BLE001
+        log.warning("trial %d: could not record its interruption: %s: %s", trial.number, type(error).__name__, error)
+
+
+def _record_pruned(trial_dir: Path, pruner: str, epochs: int) -> str:
+    """Mark the run as stopped by the pruner (``fit`` recorded the exception as a failure)."""
+    reason = f"pruned by the {pruner} pruner after epoch {epochs}"
+    folder = RunFolder(trial_dir)
+    if folder.results.exists():
+        results = RunResults.read(folder.results)
+        results.status, results.error = PRUNED, reason
+        results.write(folder.results)
+        folder.error.unlink(missing_ok=True)  # being pruned is no error
+    return reason
+
+
+def is_surplus(trial: optuna.trial.FrozenTrial) -> bool:
+    return trial.state == TrialState.FAIL and bool(trial.user_attrs.get("surplus"))

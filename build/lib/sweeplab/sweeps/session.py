@@ -1,0 +1,61 @@
+"""One ``sweep.py`` command: run the study's missing trials, write the report, say how it went."""
+
+from __future__ import annotations
+
+import sys
+
+import optuna
+
+from sweeplab.errors import USER_ERROR_EXIT_CODE
+from sweeplab.sweeps.log_setup import LOG_FILE, configure_sweep_logging
+from sweeplab.sweeps.plan import SweepPlan
+from sweeplab.sweeps.report import REPORT_FILE, best_trial, count_trials, retrain_command, write_report
+from sweeplab.sweeps.study import load_existing_study
+from sweeplab.sweeps.interrupts import INTERRUPTED_EXIT_CODE, RESUME_HINT
+from sweeplab.sweeps.workers import run_study
+
+
+def run_sweep(plan: SweepPlan) -> int:
+    """Run (unless ``report_only``) and report the study; returns the command's exit status."""
+    if plan.settings.report_only:
+        study = load_existing_study(plan.settings, plan.storage_url)  # refuses a study that does not exist
+    configure_sweep_logging(plan.study_dir / LOG_FILE)
+    exit_codes: list[int] = []
+    if not plan.settings.report_only:
+        try:
+            exit_codes = run_study(plan)
+        except KeyboardInterrupt:
+            print(RESUME_HINT, file=sys.stderr)
+            return INTERRUPTED_EXIT_CODE
+        study = load_existing_study(plan.settings, plan.storage_url)
+    write_report(study, plan)
+    print(summary(study, plan))
+    return exit_status(study, plan, exit_codes)
+
+
+def summary(study: optuna.Study, plan: SweepPlan) -> str:
+    settings = plan.settings
+    counts = count_trials(study.get_trials(deepcopy=False))
+    lines = [f"study {settings.study_name}: {counts.finished} of {settings.n_trials} trials finished "
+             f"({counts.complete} complete, {counts.pruned} pruned, {counts.failed} failed"
+             + (f", {counts.running} running" if counts.running else "") + ")"]
+    best = best_trial(study)
+    if best is not None:
+        lines.append(f"best {settings.metric}={best.value:.4f} (trial {best.number}); retrain: {retrain_command(plan)}")
+    lines.append(f"report: {plan.study_dir / REPORT_FILE}")
+    return "\n".join(lines)
+
+
+def exit_status(study: optuna.Study, plan: SweepPlan, worker_exit_codes: list[int]) -> int:
+    """0 when the study has its trials (running ones elsewhere count); else why the workers stopped."""
+    if USER_ERROR_EXIT_CODE in worker_exit_codes:
+        return USER_ERROR_EXIT_CODE
+    if INTERRUPTED_EXIT_CODE in worker_exit_codes:  # a worker was stopped on its own (a SIGTERM to its pid)
+        print(RESUME_HINT, file=sys.stderr)
+        return INTERRUPTED_EXIT_CODE
+    counts = count_trials(study.get_trials(deepcopy=False))
+    if plan.settings.report_only or counts.finished + counts.running >= plan.settings.n_trials:
+        return 0
+    print(f"error: {counts.finished} of sweep.n_trials={plan.settings.n_trials} trials finished; the workers "
+          f"stopped after failed trials (see {plan.study_dir / LOG_FILE} and the trial folders)", file=sys.stderr)
+    return 1

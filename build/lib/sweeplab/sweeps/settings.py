@@ -1,0 +1,221 @@
+"""A sweep's settings: ``conf/sweep/default.yaml``, then ``sweeps/NAME.yaml``, then ``sweep.KEY=VALUE``.
+
+The defaults file documents every key; :class:`SweepConfig` types them (an OmegaConf
+structured config, so a value of the wrong type is refused as it is merged) and holds
+the range of each. A sweep file sets any key; the command line changes one value
+(``sweep.n_trials=8``) or one field of a search-space entry
+(``sweep.space.optimizer.lr.high=0.5``). Anything that is not a known key, or not an
+allowed value, is refused with one line naming it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from numbers import Integral
+from pathlib import Path
+from typing import Any, Optional
+
+import yaml
+from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf.errors import ConfigKeyError, OmegaConfBaseException, ValidationError
+
+from sweeplab.config.locations import CONFIG_DIR, SWEEPS_DIR
+from sweeplab.constraints import Interval, NoneValue, Options, Satisfies, check_params, constraints_of_type, describe
+from sweeplab.errors import ConfigError, UserInputError
+from sweeplab.metrics import PER_EPOCH, metric
+from sweeplab.sweeps.space import SearchSpace
+
+DEFAULTS_FILE = Path(CONFIG_DIR) / "sweep" / "default.yaml"
+SAMPLERS = ("tpe", "random")
+PRUNERS = ("median", "hyperband", "wilcoxon", "none")
+
+
+def _setting(*constraints: Any) -> Any:
+    """A required field (its default is in conf/sweep/default.yaml) with the values it may take."""
+    return field(default=MISSING, metadata={"constraints": list(constraints)})
+
+
+def _non_empty(value: Any) -> bool:
+    return isinstance(value, str) and bool(value)
+
+
+@dataclass
+class SweepConfig:
+    """The type and range of every sweep setting (see ``conf/sweep/default.yaml`` for what each does)."""
+
+    overrides: list[str] = _setting()
+    space: dict[str, Any] = _setting()
+    metric: str = _setting(Options(PER_EPOCH))
+    direction: str = _setting(Options(("maximize", "minimize")))
+    n_trials: int = _setting(Interval(Integral, 1, None))
+    objective: str = _setting(Options(("holdout", "cv")))
+    sampler: dict[str, Any] = _setting()
+    pruner: dict[str, Any] = _setting()
+    storage: Optional[str] = _setting(NoneValue(), Satisfies(_non_empty, "a storage URL"))  # noqa: UP045 (OmegaConf)
+    study_name: Optional[str] = _setting(NoneValue(), Satisfies(_non_empty, "a non-empty string"))  # noqa: UP045
+    dir: Optional[str] = _setting(NoneValue(), Satisfies(_non_empty, "a folder"))  # noqa: UP045
+    workers: int = _setting(Interval(Integral, 1, None))
+    max_failures: int = _setting(Interval(Integral, 1, None))
+    heartbeat_s: int = _setting(Interval(Integral, 1, None))
+    report_only: bool = _setting()
+
+
+SETTING_NAMES = tuple(f.name for f in dataclasses.fields(SweepConfig))
+SETTING_CONSTRAINTS = {f.name: f.metadata["constraints"] for f in dataclasses.fields(SweepConfig)
+                       if f.metadata.get("constraints")}
+OPTION_CONSTRAINTS = {  # the name of sampler and pruner (their other keys go to the Optuna class)
+    "sampler.name": [Options(SAMPLERS)], "pruner.name": [Options(PRUNERS)],
+    "sampler.seed": [NoneValue(), Interval(Integral, 0, None)],
+}
+
+
+@dataclass(frozen=True)
+class SweepSettings:
+    """The checked settings of one sweep."""
+
+    source: Path
+    study_name: str
+    overrides: tuple[str, ...]
+    space: SearchSpace
+    metric: str
+    direction: str
+    n_trials: int
+    objective: str
+    sampler: dict[str, Any]
+    pruner: dict[str, Any]
+    storage: str | None
+    dir: str | None
+    workers: int
+    max_failures: int
+    heartbeat_s: int
+    report_only: bool
+
+
+def find_sweep_file(name: str | None) -> Path:
+    """``NAME`` when it is the path of a YAML file, else ``sweeps/NAME.yaml`` here or among sweeplab's own."""
+    folders = [Path("sweeps"), SWEEPS_DIR]
+    available = ", ".join(sorted({path.stem for folder in folders for path in folder.glob("*.yaml")})) or "none"
+    if not name:
+        raise ConfigError("sweep", name, f"missing: name a sweep file in {SWEEPS_DIR} ({available}) or a .yaml path")
+    as_path = Path(name)
+    if as_path.suffix in (".yaml", ".yml") and as_path.is_file():
+        return as_path.resolve()
+    for folder in folders:
+        candidate = folder / f"{name}.yaml"
+        if "/" not in name and candidate.is_file():
+            return candidate.resolve()
+    raise ConfigError("sweep", name, f"no such sweep: one of {available} (sweeps/*.yaml), or the path of a .yaml file")
+
+
+def load_settings(source: Path, command_line: Sequence[str] = ()) -> SweepSettings:
+    """Merge the defaults, the sweep file and ``sweep.KEY=VALUE`` arguments, and check the result."""
+    merged = _typed(OmegaConf.structured(SweepConfig), _read_yaml(DEFAULTS_FILE), where=str(DEFAULTS_FILE))
+    merged = _typed(merged, _read_yaml(source), where=str(source))
+    for argument in command_line:
+        merged = _apply_argument(merged, argument)
+    return _checked(source, OmegaConf.to_container(merged))
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        loaded = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, ValueError) as error:
+        raise UserInputError(f"cannot read sweep file {path}: {str(error).splitlines()[0]}") from None
+    except Exception as error:  # noqa: BLE001 (OmegaConf's own errors: bad interpolations and the like)
+        raise UserInputError(f"cannot read sweep file {path}: {type(error).__name__}: {str(error).splitlines()[0]}") from None
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise UserInputError(f"sweep file {path} must hold a mapping of settings, not {type(loaded).__name__}")
+    return loaded
+
+
+def _typed(settings: DictConfig, update: Mapping[str, Any], where: str) -> DictConfig:
+    """``settings`` with ``update`` merged in; an unknown key or a value of the wrong type is refused."""
+    try:
+        return OmegaConf.merge(settings, update)
+    except ConfigKeyError as error:
+        key = str(error.key if error.key is not None else error.full_key)
+        raise ConfigError(f"sweep.{key}", update.get(key), f"unknown setting (in {where}); known: "
+                          f"{', '.join('sweep.' + n for n in SETTING_NAMES)}") from None
+    except ValidationError as error:
+        key = str(error.full_key).split(".")[0]
+        hint = dict(_hints()).get(key)
+        allowed = describe(constraints_of_type(hint) or []) if hint is not None else "another kind of value"
+        raise ConfigError(f"sweep.{error.full_key}", _value_at(update, str(error.full_key)),
+                          f"must be {allowed} (in {where})") from None
+    except OmegaConfBaseException as error:
+        raise UserInputError(f"{where}: {str(error).splitlines()[0]}") from None
+
+
+def _hints() -> dict[str, Any]:
+    import typing  # noqa: PLC0415
+
+    return typing.get_type_hints(SweepConfig)
+
+
+def _value_at(update: Mapping[str, Any], dotted: str) -> Any:
+    node: Any = update
+    for part in dotted.split("."):
+        node = node.get(part) if isinstance(node, Mapping) else None
+    return node
+
+
+def _apply_argument(settings: DictConfig, argument: str) -> DictConfig:
+    """Apply ``sweep.KEY=VALUE`` (VALUE read as YAML) to the merged settings."""
+    dotted, _, text = argument.partition("=")
+    path = dotted.removeprefix("sweep.")
+    value = _yaml_value(text)
+    head, _, rest = path.partition(".")
+    if head not in SETTING_NAMES:
+        raise ConfigError(dotted, value, f"unknown setting; known: {', '.join('sweep.' + n for n in SETTING_NAMES)}")
+    if head == "space" and rest:
+        return _typed(settings, {"space": _with_space_field(OmegaConf.to_container(settings.space), rest, value, dotted)},
+                      where="the command line")
+    if head in ("sampler", "pruner") and rest == "name" and value != settings[head].get("name"):
+        # another sampler or pruner starts from its own defaults (a seed carries over)
+        seed = {"seed": settings[head]["seed"]} if "seed" in settings[head] else {}
+        OmegaConf.update(settings, head, {"name": value, **seed}, merge=False)
+        return settings
+    if rest and not isinstance(settings[head], DictConfig):
+        raise ConfigError(dotted, value, f"sweep.{head} has no field {rest!r}")
+    update: Any = value
+    for part in reversed(rest.split(".") if rest else []):
+        update = {part: update}
+    return _typed(settings, {head: update}, where="the command line")
+
+
+def _yaml_value(text: str) -> Any:
+    """A command-line value read as OmegaConf reads YAML (``1e-4`` is a float, ``[a, b]`` a list)."""
+    try:
+        return OmegaConf.to_container(OmegaConf.from_dotlist([f"value={text}"]))["value"]
+    except Exception:  # noqa: BLE001 (unparsable YAML: keep the text as typed)
+        return text
+
+
+def _with_space_field(space: dict[str, Any], path: str, value: Any, dotted: str) -> dict[str, Any]:
+    """``optimizer.lr.high`` -> ``space["optimizer.lr"]["high"]``: parameter keys hold dots themselves."""
+    for key in sorted(space, key=len, reverse=True):
+        if path.startswith(f"{key}.") and "." not in path[len(key) + 1:]:
+            return {**space, key: {**space[key], path[len(key) + 1:]: value}}
+    raise ConfigError(dotted, value, f"names no field of a search-space entry; entries: {', '.join(space) or 'none'}")
+
+
+def _checked(source: Path, s: dict[str, Any]) -> SweepSettings:
+    check_params(s, SETTING_CONSTRAINTS, prefix="sweep.")
+    check_params({f"{group}.{k}": v for group in ("sampler", "pruner") for k, v in s[group].items()},
+                 OPTION_CONSTRAINTS, prefix="sweep.")
+    for group in ("sampler", "pruner"):
+        if "name" not in s[group]:
+            raise ConfigError(f"sweep.{group}.name", None, f"missing; one of {', '.join(SAMPLERS if group == 'sampler' else PRUNERS)}")
+    if metric(s["metric"]).direction != s["direction"]:
+        raise ConfigError("sweep.direction", s["direction"], f"must be {metric(s['metric']).direction} for sweep.metric={s['metric']}")
+    return SweepSettings(
+        source=source, study_name=s["study_name"] or source.stem, overrides=tuple(s["overrides"]),
+        space=SearchSpace.from_config(s["space"]), metric=s["metric"], direction=s["direction"],
+        n_trials=s["n_trials"], objective=s["objective"], sampler=dict(s["sampler"]), pruner=dict(s["pruner"]),
+        storage=s["storage"], dir=s["dir"], workers=s["workers"], max_failures=s["max_failures"],
+        heartbeat_s=s["heartbeat_s"], report_only=s["report_only"],
+    )

@@ -1,0 +1,175 @@
+"""The Optuna study behind a sweep: storage, sampler, pruner, and how many trials it still needs.
+
+The study lives in an RDB storage: by default a SQLite file in the sweep's folder,
+or any Optuna RDB URL (``postgresql+psycopg2://...``) that workers on several
+machines share. Opening the same study again resumes it. ``n_trials`` counts
+finished trials (complete + pruned) in total, so a second run only adds the
+missing ones. Every trial sends a heartbeat; a trial whose worker died is marked
+failed once its heartbeat is two intervals old, and run again once (so is a trial
+stopped by Ctrl-C or SIGTERM). Opening the study fails such trials first, so a
+resumed sweep does not count a dead trial as running.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+import sqlalchemy
+from optuna.exceptions import ExperimentalWarning
+from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+from optuna.trial import FrozenTrial, TrialState
+
+from sweeplab.errors import ConfigError, UserInputError
+from sweeplab.sweeps.liveness import worker_is_gone
+from sweeplab.sweeps.settings import SweepSettings
+
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+TAKEN = (*FINISHED, TrialState.RUNNING)  # trials that fill one of the n_trials places
+SQLITE_FILE = "study.db"
+SQLITE_LOCK_TIMEOUT_S = 120  # workers wait this long for each other's writes
+STALE_AFTER_HEARTBEATS = 2
+MAX_RETRIES = 1  # a trial whose worker died, or that was interrupted, runs again once
+
+
+def default_storage_url(study_dir: Path) -> str:
+    return f"sqlite:///{(study_dir / SQLITE_FILE).resolve()}"
+
+
+def printable_url(url: str) -> str:
+    """The storage URL with any password masked, for logs and reports."""
+    try:
+        return sqlalchemy.engine.make_url(url).render_as_string(hide_password=True)
+    except sqlalchemy.exc.ArgumentError:
+        return url
+
+
+def open_storage(url: str, heartbeat_s: int) -> RDBStorage:
+    """An RDB storage with heartbeats; refuses a URL it cannot open with one line."""
+    engine_kwargs: dict[str, Any] = {"pool_pre_ping": True}
+    if url.startswith("sqlite"):
+        engine_kwargs = {"connect_args": {"timeout": SQLITE_LOCK_TIMEOUT_S}}
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ExperimentalWarning)  # heartbeats are "experimental" in Optuna 5
+            return RDBStorage(
+                url, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat_s,
+                grace_period=STALE_AFTER_HEARTBEATS * heartbeat_s,
+                heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRIES),
+            )
+    except (sqlalchemy.exc.SQLAlchemyError, ImportError, ValueError, OSError) as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ConfigError("sweep.storage", printable_url(url), f"cannot be opened: {first_line}") from None
+
+
+def build_sampler(spec: dict[str, Any], seed_parts: tuple[int, ...] = ()) -> optuna.samplers.BaseSampler:
+    """The sampler named in ``spec`` with its options.
+
+    A seeded sampler is reseeded from ``(seed, *seed_parts)``: each worker, and each
+    resumed session, draws its own random numbers instead of repeating the first
+    session's start-up trials, and the whole study stays reproducible.
+    """
+    options = {key: value for key, value in spec.items() if key != "name"}
+    if options.get("seed") is not None:
+        options["seed"] = int(np.random.SeedSequence([int(options["seed"]), *seed_parts]).generate_state(1)[0])
+    samplers = {"tpe": optuna.samplers.TPESampler, "random": optuna.samplers.RandomSampler}
+    if spec["name"] == "tpe":
+        options.setdefault("constant_liar", True)  # parallel workers avoid sampling next to running trials
+    return _construct(samplers[spec["name"]], options, "sweep.sampler")
+
+
+def build_pruner(spec: dict[str, Any]) -> optuna.pruners.BasePruner:
+    options = {key: value for key, value in spec.items() if key != "name"}
+    pruners = {
+        "median": optuna.pruners.MedianPruner,
+        "hyperband": optuna.pruners.HyperbandPruner,
+        "wilcoxon": optuna.pruners.WilcoxonPruner,
+        "none": optuna.pruners.NopPruner,
+    }
+    return _construct(pruners[spec["name"]], options, "sweep.pruner")
+
+
+def _construct(cls: type, options: dict[str, Any], key: str):
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ExperimentalWarning)
+            return cls(**options)
+    except (TypeError, ValueError) as error:
+        raise ConfigError(key, options, f"{cls.__name__} refuses these options: {error}") from None
+
+
+def open_study(settings: SweepSettings, storage_url: str, *, seed_parts: tuple[int, ...] = ()) -> optuna.Study:
+    """Create the study, or load it when it exists (a resumed or shared sweep).
+
+    ``seed_parts`` (the worker's index) and the number of trials already stored
+    go into the sampler's seed; see :func:`build_sampler`.
+    """
+    storage = open_storage(storage_url, settings.heartbeat_s)
+    sampler, pruner = build_sampler(settings.sampler), build_pruner(settings.pruner)  # bad options fail here
+    try:
+        study = optuna.create_study(
+            study_name=settings.study_name, storage=storage, load_if_exists=True, direction=settings.direction,
+            sampler=sampler, pruner=pruner,
+        )
+    except sqlalchemy.exc.SQLAlchemyError as error:
+        raise ConfigError("sweep.storage", printable_url(storage_url), f"cannot be used: {str(error).splitlines()[0]}") from None
+    study.sampler = build_sampler(settings.sampler, (*seed_parts, len(study.get_trials(deepcopy=False))))
+    stored = study.direction.name.lower()
+    if stored != settings.direction:
+        raise ConfigError("sweep.direction", settings.direction,
+                          f"study {settings.study_name!r} in this storage was created to {stored}")
+    fail_dead_trials(study)
+    return study
+
+
+def fail_dead_trials(study: optuna.Study) -> None:
+    """Fail the running trials whose worker is dead, and queue each to run again once.
+
+    A worker of this host that no longer runs is noticed at once (:mod:`sweeplab.sweeps.liveness`);
+    others when their heartbeat is stale (Optuna does this before each trial it starts too).
+    Doing it on opening the study keeps a trial killed with ``kill -9`` from holding one of
+    the ``n_trials`` places.
+    """
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if worker_is_gone(trial.user_attrs.get("worker")):
+            study.tell(trial.number, state=TrialState.FAIL)
+            queue_retry(study, trial)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+
+
+def queue_retry(study: optuna.Study, trial: FrozenTrial) -> None:
+    """Queue ``trial`` to run again with the same parameters, as the heartbeat does for a dead worker's trial.
+
+    The retry is a new trial (its own number and folder); Optuna's
+    ``RetryHeartbeatStaleTrialCallback.retried_trial_number`` names the original.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExperimentalWarning)
+        RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRIES)(study, trial)
+
+
+def load_existing_study(settings: SweepSettings, storage_url: str) -> optuna.Study:
+    """The stored study, for reports; refuses a study name the storage does not hold."""
+    database = sqlalchemy.engine.make_url(storage_url).database if storage_url.startswith("sqlite") else None
+    if database and not Path(database).is_file():
+        raise UserInputError(f"sweep.storage={storage_url}: no such file; run the sweep before asking for its report")
+    storage = open_storage(storage_url, settings.heartbeat_s)
+    names = optuna.get_all_study_names(storage)
+    if settings.study_name not in names:
+        raise UserInputError(f"sweep.study_name={settings.study_name!r}: no such study in {printable_url(storage_url)} "
+                             f"(it holds: {', '.join(names) or 'none'})")
+    return optuna.load_study(study_name=settings.study_name, storage=storage)
+
+
+def count_in(study: optuna.Study, states: tuple[TrialState, ...]) -> int:
+    return len(study.get_trials(deepcopy=False, states=states))
+
+
+def places_left(study: optuna.Study, n_trials: int) -> int:
+    """How many more trials may start: ``n_trials`` minus finished and running ones."""
+    return max(0, n_trials - count_in(study, TAKEN))

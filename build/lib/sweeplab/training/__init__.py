@@ -1,0 +1,1 @@
+"""The generic LightningModule and the callbacks of the training loop."""

@@ -1,0 +1,99 @@
+"""Check a composed config before any data is read or any file written.
+
+Three passes, each refusing the first problem in one line naming the key:
+
+1. the whole config resolves (interpolations such as ``${oc.env:...}``, ``${metric_mode:...}``);
+2. the run's own keys (:data:`RUN_CONSTRAINTS`) and, for every node with a ``_target_``,
+   the target imports, takes the arguments given, and each argument fits the target's
+   type hints and its ``parameter_constraints`` (:mod:`sweeplab.constraints`);
+3. everything that can be built without data is built once, on nothing
+   (:func:`sweeplab.runs.build.check_buildable`): what a library refuses is refused now.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from numbers import Integral
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from sweeplab.constraints import (
+    Boolean, Interval, NoneValue, Options, Satisfies, accepted_arguments, check_params, check_value, target_constraints,
+)
+from sweeplab.errors import ConfigError, UserInputError
+from sweeplab.metrics import PER_EPOCH
+from sweeplab.runs.build import OPTIMIZER_CONSTRAINTS, SWEEPLAB_KEYS, TRAINER_CONSTRAINTS, check_buildable, node_target
+
+MAX_SEED = 2**32 - 1  # what seed_everything accepts
+
+# the keys of conf/train.yaml that the run itself reads (runs.fit, runs.build, runs.checkpoints)
+RUN_CONSTRAINTS: dict[str, list] = {
+    "seed": [Interval(Integral, 0, MAX_SEED)],
+    "evaluate_test": [Boolean()],
+    "resume": [Boolean()],
+    "ckpt_path": [NoneValue(), Satisfies(lambda v: Path(str(v)).is_file(), "an existing checkpoint file")],
+    "progress_bar": [Options(("auto", True, False), "auto, true or false")],
+    "finite_check_every": [Interval(Integral, 1, None)],
+    "early_stopping.monitor": [Options(PER_EPOCH)],
+    "early_stopping.patience": [Interval(Integral, 1, None)],
+}
+REQUIRED_KEYS = ("seed", "data", "model", "optimizer", "trainer")
+# constraints sweeplab adds to a target's own, by config key
+EXTRA_CONSTRAINTS: dict[str, dict[str, list]] = {
+    **SWEEPLAB_KEYS, "trainer": TRAINER_CONSTRAINTS, "optimizer": OPTIMIZER_CONSTRAINTS,
+}
+_MISSING = object()
+
+
+def check_config(cfg: DictConfig) -> None:
+    """Raise :class:`~sweeplab.errors.UserInputError` for the first thing in ``cfg`` that cannot run."""
+    container = resolved(cfg)
+    for key in REQUIRED_KEYS:
+        if key not in container:
+            raise ConfigError(key, None, "missing from the config")
+    for key, rule in RUN_CONSTRAINTS.items():
+        value = OmegaConf.select(cfg, key, default=_MISSING)
+        if value is not _MISSING:
+            check_value(key, value, rule)
+    for key, node in target_nodes(container):
+        check_target_node(key, node)
+    check_buildable(cfg)
+
+
+def resolved(cfg: DictConfig) -> dict[str, Any]:
+    """The config as plain values, every interpolation resolved, or one line naming the key that fails."""
+    try:
+        return OmegaConf.to_container(cfg, resolve=True)
+    except OmegaConfBaseException as error:
+        key = getattr(error, "full_key", None) or "the config"
+        reason = " ".join(str(error).split("\n")[0].split())
+        raise UserInputError(f"{key}: cannot be resolved: {reason}") from None
+
+
+def target_nodes(node: Any, prefix: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
+    """``(key, node)`` for every mapping with a non-null ``_target_``, outermost first (not ``hydra``)."""
+    if not isinstance(node, Mapping):
+        return
+    if node.get("_target_") is not None:
+        yield prefix, dict(node)
+    for key, child in node.items():
+        if key != "hydra" and isinstance(child, Mapping):
+            yield from target_nodes(child, f"{prefix}.{key}" if prefix else str(key))
+
+
+def check_target_node(key: str, node: Mapping[str, Any]) -> None:
+    """The node's target imports and takes each of its arguments, with a value it allows."""
+    target = node_target(key, node)
+    own = EXTRA_CONSTRAINTS.get(key, {})
+    arguments = {k: v for k, v in node.items() if not k.startswith("_") and k not in SWEEPLAB_KEYS.get(key, {})}
+    accepted = accepted_arguments(target)
+    if accepted is not None:
+        for name in arguments:
+            if name not in accepted:
+                name_of = getattr(target, "__name__", str(target))
+                allowed = ", ".join(sorted(a for a in accepted if not a.startswith("_") and a not in ("params", "optimizer")))
+                raise ConfigError(f"{key}.{name}", arguments[name], f"{name_of} takes no such argument; it takes {allowed}")
+    check_params(node, {**target_constraints(target), **own}, prefix=f"{key}.")
