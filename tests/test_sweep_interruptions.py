@@ -19,7 +19,8 @@ from optuna.trial import FrozenTrial, TrialState
 
 from conftest import FAKE_FAST, HELPERS, REPO
 from sweeplab.cli.sweep import run as sweep_command
-from sweeplab.sweeps.interrupts import INTERRUPTED_EXIT_CODE, RESUME_HINT, InterruptOnce
+from sweeplab.errors import INTERRUPTED_EXIT_CODE
+from sweeplab.sweeps.interrupts import RESUME_HINT, InterruptOnce
 from sweeplab.sweeps.liveness import this_worker, worker_is_gone
 from sweeplab.sweeps.settings import load_settings
 from sweeplab.sweeps.study import FINISHED, open_study, places_left

@@ -146,8 +146,13 @@ Constraints = Sequence[Constraint]
 
 
 def describe(constraints: Constraints) -> str:
-    """``"null or an integer >= 8"``: what the constraints accept, in words."""
-    return " or ".join(str(c) for c in constraints)
+    """``"null or an integer >= 8"``: what the constraints accept, in words (all listed options as one list)."""
+    options = [v for c in constraints if isinstance(c, Options) and not c.label for v in c.values]
+    unique = list(dict.fromkeys(str(v) for v in options))
+    words = [str(c) for c in constraints if not (isinstance(c, Options) and not c.label)]
+    if unique:
+        words.insert(0, str(Options(unique)))
+    return " or ".join(words)
 
 
 def satisfies(value: Any, constraints: Constraints) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 USER_ERROR_EXIT_CODE = 2
+INTERRUPTED_EXIT_CODE = 130  # 128 + SIGINT, as shells report a Ctrl-C
 
 
 class UserInputError(Exception):
@@ -21,6 +22,10 @@ class ConfigError(UserInputError):
 
 class DataNotFoundError(UserInputError):
     """A dataset is neither on disk nor downloadable."""
+
+
+class DataDamagedError(UserInputError):
+    """A dataset's files are there but cannot be read (truncated, another format, labels out of range)."""
 
 
 class TrainingDiverged(RuntimeError):

@@ -1,23 +1,93 @@
-"""What every command shares: how user errors end a command."""
+"""The error boundary every command runs inside: one line for what the user can fix, a report for a bug.
+
+A failure the user caused (a config value, a missing or damaged file, a path that
+cannot be written, a full disk) ends the command with one line, ``error: ...``, and
+exit status 2. Anything else is a bug in sweeplab: its traceback is shown, and kept
+in an ``error.txt`` whose path the last line gives, with exit status 1.
+"""
 
 from __future__ import annotations
 
+import errno
 import functools
 import sys
+import tempfile
+import time
+import traceback
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NoReturn
 
-from sweeplab.errors import USER_ERROR_EXIT_CODE, UserInputError
+from hydra.errors import HydraException
+from omegaconf.errors import OmegaConfBaseException
+
+from sweeplab.errors import INTERRUPTED_EXIT_CODE, USER_ERROR_EXIT_CODE, UserInputError
+
+BUG_EXIT_CODE = 1
+BUG_REPORT_DIR: list[Path] = []
+OS_ERROR_HINTS = {
+    errno.ENOSPC: "the disk is full: free some space or set paths.output_dir to another disk",
+    errno.EDQUOT: "the disk quota is full: free some space or set paths.output_dir to another disk",
+    errno.EACCES: "no permission to write there: set paths.output_dir to a folder you can write",
+    errno.EROFS: "a read-only file system: set paths.output_dir to a folder you can write",
+    errno.ENOTDIR: "a file stands where a folder must be",
+}  # where a bug's traceback goes: the run folder, once a command knows it
 
 
-def exit_on_user_error(command: Callable) -> Callable:
-    """Report :class:`UserInputError` as one line on stderr and exit with status 2."""
+def user_error_message(error: BaseException) -> str | None:
+    """The one line for a failure the user can fix, or None for a bug."""
+    if isinstance(error, UserInputError):
+        return str(error)
+    if isinstance(error, OSError):  # the output path: read-only, a file, a full disk...
+        where = f"{error.filename}: " if error.filename else ""
+        hint = OS_ERROR_HINTS.get(error.errno, "")
+        return f"{where}{error.strerror or error}{f' ({hint})' if hint else ''}"
+    if isinstance(error, (HydraException, OmegaConfBaseException)):
+        return " ".join(str(error).split("\n")[0].split()) or type(error).__name__
+    cause = error.__cause__ or error.__context__
+    return user_error_message(cause) if isinstance(cause, (UserInputError, OSError)) else None
 
-    @functools.wraps(command)
-    def wrapper(*args, **kwargs):
+
+def report_bug(error: BaseException) -> Path | None:
+    """Write the traceback of ``error`` to ``error.txt`` (the run folder, else the temporary folder)."""
+    text = "".join(traceback.format_exception(error))
+    for folder in [*BUG_REPORT_DIR[-1:], Path(tempfile.gettempdir())]:
+        name = "error.txt" if folder in BUG_REPORT_DIR else f"sweeplab-error-{time.strftime('%Y%m%d-%H%M%S')}.txt"
         try:
-            return command(*args, **kwargs)
-        except UserInputError as error:
-            print(f"error: {error}", file=sys.stderr)
-            sys.exit(USER_ERROR_EXIT_CODE)
+            path = folder / name
+            path.write_text(text)
+            return path
+        except OSError:
+            continue
+    return None
 
-    return wrapper
+
+def exit_for(error: BaseException) -> NoReturn:
+    """End the command for ``error``: one line and status 2 for the user's, a bug report and status 1 else."""
+    if isinstance(error, SystemExit):
+        raise error
+    if isinstance(error, KeyboardInterrupt):
+        print("interrupted", file=sys.stderr)
+        sys.exit(INTERRUPTED_EXIT_CODE)
+    message = user_error_message(error)
+    if message is not None:
+        print(f"error: {message}", file=sys.stderr)
+        sys.exit(USER_ERROR_EXIT_CODE)
+    traceback.print_exception(error)
+    path = report_bug(error)
+    print(f"error: this is a bug in sweeplab, not in your input ({type(error).__name__}: {error}); "
+          f"please report it with the traceback above{f', kept in {path}' if path else ''}", file=sys.stderr)
+    sys.exit(BUG_EXIT_CODE)
+
+
+def command(main: Callable[..., Any]) -> Callable[..., Any]:
+    """Run ``main`` inside the error boundary: its result when it succeeds, :func:`exit_for` when it fails."""
+
+    @functools.wraps(main)
+    def run(*args, **kwargs) -> Any:
+        try:
+            return main(*args, **kwargs)
+        except BaseException as error:  # noqa: BLE001 (the boundary: every failure ends here)
+            exit_for(error)
+
+    return run

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from sweeplab.cli.common import exit_on_user_error
+from sweeplab.cli.common import command
 from sweeplab.reports.run_records import load_runs
 from sweeplab.reports.runs_table import SORTABLE_METRICS, build_table, parse_filter
 from sweeplab.reports.table_render import FORMATS, render
@@ -41,7 +41,7 @@ def _paired_cv_comparison(paths: Sequence[str]) -> str | None:
     return format_paired_comparison(Path(paths[0]), Path(paths[1]))
 
 
-@exit_on_user_error
+@command
 def main(argv: Sequence[str] | None = None) -> None:
     args = parser().parse_args(argv)
     paired = _paired_cv_comparison(args.paths)

@@ -12,10 +12,10 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from sweeplab.cli.common import exit_on_user_error
+from sweeplab.cli.common import command
 from sweeplab.config.resolvers import register_resolvers
-from sweeplab.errors import UserInputError
-from sweeplab.sweeps.interrupts import INTERRUPTED_EXIT_CODE, RESUME_HINT, stop_cleanly_on_signals
+from sweeplab.errors import INTERRUPTED_EXIT_CODE, UserInputError
+from sweeplab.sweeps.interrupts import RESUME_HINT, stop_cleanly_on_signals
 from sweeplab.sweeps.settings import find_sweep_file, load_settings
 
 USAGE = "python sweep.py sweep=NAME [sweep.KEY=VALUE ...] [training overrides]"
@@ -37,17 +37,21 @@ def split_arguments(argv: Sequence[str]) -> tuple[str | None, list[str], list[st
     return name, sweep_args, training
 
 
-@exit_on_user_error
+@command
 def run(argv: Sequence[str]) -> int:
     """Check the arguments, then run (or resume) the study and write its report; returns the exit status."""
-    name, sweep_args, training_overrides = split_arguments(argv)
-    settings = load_settings(find_sweep_file(name), sweep_args)
-    from sweeplab.sweeps.plan import plan_sweep  # noqa: PLC0415 (torch and Lightning only once a config composes)
+    try:
+        name, sweep_args, training_overrides = split_arguments(argv)
+        settings = load_settings(find_sweep_file(name), sweep_args)
+        from sweeplab.sweeps.plan import plan_sweep  # noqa: PLC0415 (torch and Lightning only once a config composes)
 
-    plan = plan_sweep(settings, tuple(training_overrides))
-    from sweeplab.sweeps.session import run_sweep  # noqa: PLC0415
+        plan = plan_sweep(settings, tuple(training_overrides))
+        from sweeplab.sweeps.session import run_sweep  # noqa: PLC0415
 
-    return run_sweep(plan)
+        return run_sweep(plan)
+    except KeyboardInterrupt:  # stopped outside the trials: while checking the input or writing the report
+        print(RESUME_HINT, file=sys.stderr)
+        return INTERRUPTED_EXIT_CODE
 
 
 def cli() -> None:
@@ -56,9 +60,4 @@ def cli() -> None:
         sys.exit(0)
     register_resolvers()
     stop_cleanly_on_signals()
-    try:
-        code = run(sys.argv[1:])
-    except KeyboardInterrupt:  # stopped outside the trials: while checking the input or writing the report
-        print(RESUME_HINT, file=sys.stderr)
-        code = INTERRUPTED_EXIT_CODE
-    sys.exit(code)
+    sys.exit(run(sys.argv[1:]))

@@ -1,41 +1,175 @@
-"""`python train.py [overrides]`: train one model (or one per combination with -m)."""
+"""`python train.py [overrides]`: train one model (or, with -m, one per combination of a grid).
+
+Before Hydra starts anything, :func:`preflight` composes and checks every run the
+command will start (each job of a grid), and checks that the output folder can be
+written: bad input is refused in one line, with no folder made and no job trained.
+"""
 
 from __future__ import annotations
 
+import argparse
+import itertools
+import logging
+import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import HydraException
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from sweeplab.cli.common import exit_on_user_error
+from sweeplab.cli.common import BUG_REPORT_DIR, command, exit_for, user_error_message
 from sweeplab.config.compose import compose_train
 from sweeplab.config.locations import CONFIG_DIR, TRAIN_CONFIG
 from sweeplab.config.resolvers import register_resolvers
+from sweeplab.errors import ConfigError, UserInputError
+
+log = logging.getLogger(__name__)
+NEW_RUN_DIR = "SWEEPLAB_NEW_RUN_DIR"  # set by preflight: whether this command makes the run folder
 
 
-@exit_on_user_error
+@dataclass(frozen=True)
+class Invocation:
+    """What the command line asks for: Hydra's own flags, and the overrides."""
+
+    overrides: list[str]
+    multirun: bool
+    config_dir: str
+    config_name: str
+    runs_nothing: bool  # --cfg, --info, --help...: Hydra prints and ends
+
+
+def parse_invocation(argv: list[str]) -> Invocation:
+    """Hydra's flags as its own parser reads them (the flags that matter here)."""
+    parser = argparse.ArgumentParser(prog="train.py", add_help=False)
+    for flags, kwargs in (
+        (("-m", "--multirun"), {"action": "store_true"}), (("-cp", "--config-path"), {}),
+        (("-cn", "--config-name"), {}), (("-cd", "--config-dir"), {}), (("-c", "--cfg"), {}),
+        (("-p", "--package"), {}), (("-i", "--info"), {"nargs": "?", "const": "all"}),
+        (("-h", "--help"), {"action": "store_true"}), (("--hydra-help",), {"action": "store_true"}),
+        (("--version",), {"action": "store_true"}), (("--resolve",), {"action": "store_true"}),
+        (("-sc", "--shell-completion"), {"action": "store_true"}), (("-r", "--run"), {"action": "store_true"}),
+        (("--experimental-rerun",), {}),
+    ):
+        parser.add_argument(*flags, **kwargs)
+    args, overrides = parser.parse_known_args(argv)
+    unknown = [o for o in overrides if o.startswith("-")]
+    if unknown:
+        raise UserInputError(f"unknown option {unknown[0]!r}; see python train.py --help")
+    return Invocation(
+        overrides=overrides, multirun=args.multirun,
+        config_dir=str(Path(args.config_path).resolve()) if args.config_path else CONFIG_DIR,
+        config_name=args.config_name or TRAIN_CONFIG,
+        runs_nothing=bool(args.cfg or args.info or args.help or args.hydra_help or args.version
+                          or args.shell_completion or args.experimental_rerun),
+    )
+
+
+def grid_jobs(overrides: list[str]) -> list[list[str]]:
+    """The overrides of every job of a ``-m`` grid, as Hydra's basic sweeper forms them."""
+    try:
+        parsed = OverridesParser.create().parse_overrides(overrides)
+    except HydraException as error:
+        raise UserInputError(f"cannot parse the overrides: {str(error).splitlines()[0]}") from None
+    choices = []
+    for item in parsed:
+        key = item.get_key_element()
+        if item.is_sweep_override():
+            if not item.is_discrete_sweep():
+                raise ConfigError(key, item.get_value_element_as_str(), "a list of values (range and interval "
+                                  "sweeps need an Optuna study: python sweep.py)")
+            choices.append([f"{key}={value}" for value in item.sweep_string_iterator()])
+        else:
+            choices.append([f"{key}={item.get_value_element_as_str()}"])
+    return [list(job) for job in itertools.product(*choices)]
+
+
+def preflight(invocation: Invocation) -> None:
+    """Compose and check every run the command will start; check the output folder can be written."""
+    jobs = grid_jobs(invocation.overrides) if invocation.multirun else [invocation.overrides]
+    configs = []
+    for number, job in enumerate(jobs):
+        try:
+            configs.append(compose_train(job, config_dir=invocation.config_dir, config_name=invocation.config_name))
+        except UserInputError as error:
+            raise UserInputError(f"job {number} of the grid ({' '.join(job)}): {error}" if invocation.multirun
+                                 else str(error)) from None
+    if invocation.runs_nothing:
+        return
+    from sweeplab.cv.folds import check_cv_settings  # noqa: PLC0415 (composed: now pay for torch and Lightning)
+    from sweeplab.runs.checks import check_config  # noqa: PLC0415
+
+    for number, (job, cfg) in enumerate(zip(jobs, configs)):
+        try:
+            check_cv_settings(cfg.get("cv"))
+            check_config(cfg)
+        except UserInputError as error:
+            raise UserInputError(f"job {number} of the grid ({' '.join(job)}): {error}" if invocation.multirun
+                                 else str(error)) from None
+    folder_key = "hydra.sweep.dir" if invocation.multirun else "hydra.run.dir"
+    explicit = [o.split("=", 1)[1] for o in invocation.overrides if o.split("=", 1)[0] == folder_key]
+    target = Path(explicit[-1]) if explicit else Path(str(configs[0].paths.output_dir))
+    check_writable(folder_key if explicit else "paths.output_dir", target, make=not explicit)
+    os.environ[NEW_RUN_DIR] = "0" if explicit and target.exists() else "1"
+
+
+def check_writable(key: str, folder: Path, *, make: bool) -> None:
+    """``folder`` is a folder this process can write into (``make``: made now if it is not there yet,
+    else only its nearest existing parent is checked)."""
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ConfigError(key, str(folder), f"must be a folder, but {existing} is a file")
+    try:
+        if make:
+            folder.mkdir(parents=True, exist_ok=True)
+            existing = folder
+    except OSError as error:
+        raise ConfigError(key, str(folder), f"cannot be made: {error.strerror}") from None
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(key, str(folder), f"must be a folder you can write: {existing} is not writable")
+
+
 def run(cfg: DictConfig) -> float | None:
-    from sweeplab.cv.folds import cross_validates  # noqa: PLC0415 (input checked: now pay for torch and Lightning)
-    from sweeplab.runs.results import COMPLETED, EXIT_CODES  # noqa: PLC0415
-
+    """One run (or one job of a grid): check what its folder holds, record it, train it."""
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
-    if cross_validates(cfg):
-        from sweeplab.cv.crossval import cross_validate  # noqa: PLC0415
+    multirun = hydra_cfg.mode == RunMode.MULTIRUN
+    try:
+        return _train(cfg, run_dir, hydra_cfg, folder_is_new=multirun or os.environ.get(NEW_RUN_DIR, "1") == "1")
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as error:  # noqa: BLE001 (Hydra would print its own traceback: the boundary is here)
+        if not multirun:
+            exit_for(error)
+        # one job must not end the grid: it is recorded (results.json, error.txt) and the summary shows it
+        log.error("job %s failed: %s", hydra_cfg.job.num, user_error_message(error) or f"{type(error).__name__}: {error}")
+        return None
 
-        report = cross_validate(cfg, run_dir)
-        status, error, score = report["status"], report["error"], report.get("best_val_acc")
-    else:
-        from sweeplab.runs.fit import fit  # noqa: PLC0415
 
-        results = fit(cfg, run_dir)
-        status, error, score = results.status, results.error, results.best_val_acc
-    if hydra_cfg.mode == RunMode.MULTIRUN:
-        return score  # one bad combination must not end the grid
-    if status != COMPLETED:
+def _train(cfg: DictConfig, run_dir: Path, hydra_cfg: DictConfig, folder_is_new: bool) -> float | None:
+    from sweeplab.cv.folds import cross_validates  # noqa: PLC0415 (checked: now pay for torch and Lightning)
+    from sweeplab.runs.results import COMPLETED, EXIT_CODES  # noqa: PLC0415
+    from sweeplab.runs.start import starting_run  # noqa: PLC0415
+
+    with starting_run(cfg, run_dir, hydra_cfg, list(hydra_cfg.overrides.task), folder_is_new=folder_is_new) as start:
+        BUG_REPORT_DIR.append(run_dir)
+        if cross_validates(cfg):
+            from sweeplab.cv.crossval import cross_validate  # noqa: PLC0415
+
+            report = cross_validate(cfg, run_dir, on_start=start)
+            status, error, score = report["status"], report["error"], report.get("best_val_acc")
+        else:
+            from sweeplab.runs.fit import fit  # noqa: PLC0415
+
+            results = fit(cfg, run_dir, on_start=start)
+            status, error, score = results.status, results.error, results.best_val_acc
+    if hydra_cfg.mode != RunMode.MULTIRUN and status != COMPLETED:
         print(f"run {status}: {error}", file=sys.stderr)
         sys.exit(EXIT_CODES[status])
     return score
@@ -46,33 +180,28 @@ def main(cfg: DictConfig) -> float | None:
     return run(cfg)
 
 
-def absolute_config_path(argv: list[str]) -> list[str]:
-    """Make ``--config-path``/``-cp`` absolute: Hydra would read a relative one from this package."""
-    fixed = list(argv)
-    for i, arg in enumerate(fixed):
-        for flag in ("--config-path", "-cp"):
-            if arg == flag and i + 1 < len(fixed):
-                fixed[i + 1] = str(Path(fixed[i + 1]).resolve())
-            elif arg.startswith(flag + "="):
-                fixed[i] = f"{flag}={Path(arg.split('=', 1)[1]).resolve()}"
-    return fixed
-
-
-def preflight(argv: list[str]) -> None:
-    """Compose and check a single run before Hydra starts it (Hydra's own flags: Hydra checks)."""
-    if any(arg.startswith("-") for arg in argv):
-        return
-    cfg = compose_train(argv)
-    from sweeplab.cv.folds import check_cv_settings  # noqa: PLC0415 (composed: now pay for torch and Lightning)
-    from sweeplab.runs.checks import check_config  # noqa: PLC0415
-
-    check_cv_settings(cfg.get("cv"))
-    check_config(cfg)
-
-
-@exit_on_user_error
+@command
 def cli() -> None:
+    """The entry point of train.py."""
     register_resolvers()
-    sys.argv[1:] = absolute_config_path(sys.argv[1:])
-    preflight(sys.argv[1:])
+    invocation = parse_invocation(sys.argv[1:])
+    if invocation.config_dir != CONFIG_DIR:  # Hydra would read a relative --config-path from this package
+        sys.argv[1:] = [a for a in _with_absolute_config_path(sys.argv[1:], invocation.config_dir)]
+    preflight(invocation)
     main()
+
+
+def _with_absolute_config_path(argv: list[str], config_dir: str) -> list[str]:
+    fixed, skip = [], False
+    for i, arg in enumerate(argv):
+        if skip:
+            skip = False
+            continue
+        if arg in ("--config-path", "-cp") and i + 1 < len(argv):
+            fixed += [arg, config_dir]
+            skip = True
+        elif arg.startswith(("--config-path=", "-cp=")):
+            fixed.append(f"{arg.split('=', 1)[0]}={config_dir}")
+        else:
+            fixed.append(arg)
+    return fixed

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from sweeplab.cli.common import exit_on_user_error
+from sweeplab.cli.common import command
 from sweeplab.config.resolvers import register_resolvers
 from sweeplab.reports.run_records import require_run_config
 
@@ -25,7 +25,7 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-@exit_on_user_error
+@command
 def main(argv: Sequence[str] | None = None) -> None:
     args = parser().parse_args(argv)
     require_run_config(args.run_dir)  # a wrong path is refused before torch is imported (seconds)

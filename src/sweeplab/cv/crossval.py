@@ -61,6 +61,7 @@ def cross_validate(
     *,
     on_fold_end: FoldCallback | None = None,
     metric: str = "val_acc",
+    on_start: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
     """Cross-validate ``cfg`` in ``run_dir``; return the report (``status`` "completed" when every fold was).
 
@@ -71,6 +72,7 @@ def cross_validate(
             fold, with the fold's ``metric``; it may raise to stop (a sweep's pruning):
             the report is written with status "stopped" and the exception propagates.
         metric: the score passed to ``on_fold_end``.
+        on_start: called once the folds are planned, before anything is written (see ``fit``).
 
     Bad cv.* values raise :class:`ConfigError` before any training.
     """
@@ -82,6 +84,9 @@ def cross_validate(
     labels = datamodule.pool_labels.numpy()
     check_folds_fit_classes(cfg.cv.folds, labels, datamodule.classes)
     folds = stratified_folds(labels, cfg.cv.folds, cfg.cv.repeats, cfg.cv.split_seed)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if on_start is not None:
+        on_start()
     write_folds(run_dir / CV_FOLDS_JSON, folds, len(labels))
     cv_run = _CVRun(cfg, run_dir, datamodule, folds, started)
 

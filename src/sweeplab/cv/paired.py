@@ -97,7 +97,17 @@ def load_cv_run(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
     if not report_path.is_file() or not folds_path.is_file():
         raise UserInputError(f"{run_dir} is not a cross-validation run: it has no {CV_REPORT_JSON} and {CV_FOLDS_JSON} "
                              f"(make one with `python train.py cv.folds=5`)")
-    return read_json(report_path), read_json(folds_path)
+    return _read(report_path), _read(folds_path)
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        data = read_json(path)
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        raise UserInputError(f"cannot read {path}: {error}") from None
+    if not isinstance(data, dict):
+        raise UserInputError(f"{path} is not a cross-validation record")
+    return data
 
 
 def _fold_identity(folds: dict[str, Any]) -> list[tuple]:

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 from numbers import Integral, Real
+from pathlib import Path
 
 import torch
 import torchvision
+from torchvision.datasets.mnist import read_image_file, read_label_file
 
 from sweeplab.constraints import Interval
 from sweeplab.data.datamodule import InMemoryDataModule, RawSplits
-from sweeplab.errors import DataNotFoundError
+from sweeplab.errors import DataDamagedError, DataNotFoundError
+
+
+def _first_line(error: BaseException) -> str:
+    return " ".join(str(error).split())[:300] or type(error).__name__
 
 
 class TorchvisionDataModule(InMemoryDataModule):
@@ -28,12 +34,8 @@ class TorchvisionDataModule(InMemoryDataModule):
 
     def prepare_data(self) -> None:
         """Check the files are there, downloading them when allowed; fail with advice otherwise."""
-        try:
-            self._dataset(train=True, download=False)
-            self._dataset(train=False, download=False)
+        if self._present():
             return
-        except RuntimeError:
-            pass
         if self.download:
             try:
                 self._dataset(train=True, download=True)
@@ -49,13 +51,40 @@ class TorchvisionDataModule(InMemoryDataModule):
             f"{self.expected_layout}, e.g. data.data_dir=../shared/data/mnist-10k for MNIST offline."
         )
 
+    def _present(self) -> bool:
+        """Whether torchvision finds the files (damaged ones count as present: :meth:`load` names them)."""
+        try:
+            self._dataset(train=True, download=False)
+            self._dataset(train=False, download=False)
+        except RuntimeError as error:
+            return "not found" not in str(error)
+        except Exception:  # noqa: BLE001 (a damaged file)
+            return True
+        return True
+
     def load(self) -> RawSplits:
         self.prepare_data()
-        train, test = self._dataset(train=True, download=False), self._dataset(train=False, download=False)
-        return RawSplits(
-            self._images(train), torch.as_tensor(train.targets), self._images(test),
-            torch.as_tensor(test.targets), list(train.classes),
-        )
+        try:
+            train, test = self._dataset(train=True, download=False), self._dataset(train=False, download=False)
+        except Exception as error:  # noqa: BLE001 (truncated, a foreign header, not the format at all)
+            raise DataDamagedError(f"{self.name} in data.data_dir={str(self.data_dir)!r} cannot be read: "
+                                   f"{self.damaged_file() or self.expected_layout}: {_first_line(error)}") from None
+        splits = RawSplits(self._images(train), torch.as_tensor(train.targets), self._images(test),
+                           torch.as_tensor(test.targets), list(train.classes))
+        for split, labels in (("train", splits.train_labels), ("test", splits.test_labels)):
+            if len(labels) and not 0 <= int(labels.min()) <= int(labels.max()) < len(splits.classes):
+                raise DataDamagedError(f"{self.name} in data.data_dir={str(self.data_dir)!r}: the {split} labels "
+                                       f"({self.label_file(split == 'train') or split}) go from {int(labels.min())} to "
+                                       f"{int(labels.max())}, outside the {len(splits.classes)} classes 0 to "
+                                       f"{len(splits.classes) - 1}")
+        return splits
+
+    def damaged_file(self) -> str | None:
+        """The first file of the dataset that cannot be read, where the family can tell."""
+        return None
+
+    def label_file(self, train: bool) -> str | None:
+        return None
 
     @staticmethod
     def _images(dataset) -> torch.Tensor:
@@ -69,8 +98,24 @@ class MNISTDataModule(TorchvisionDataModule):
     dataset_cls = torchvision.datasets.MNIST
     expected_layout = "MNIST/raw/*-ubyte(.gz)"
 
+    def _raw_file(self, train: bool, kind: str) -> Path:
+        folder = self.data_dir / self.dataset_cls.__name__ / "raw"  # torchvision's MNIST.raw_folder
+        return folder / f"{'train' if train else 't10k'}-{kind}"
 
-class FashionMNISTDataModule(TorchvisionDataModule):
+    def label_file(self, train: bool) -> str:
+        return str(self._raw_file(train, "labels-idx1-ubyte"))
+
+    def damaged_file(self) -> str | None:
+        for train in (True, False):
+            for kind, read in (("images-idx3-ubyte", read_image_file), ("labels-idx1-ubyte", read_label_file)):
+                try:
+                    read(str(self._raw_file(train, kind)))
+                except Exception:  # noqa: BLE001
+                    return str(self._raw_file(train, kind))
+        return None
+
+
+class FashionMNISTDataModule(MNISTDataModule):
     """Fashion-MNIST clothing images, 1x28x28, 10 classes."""
 
     name = "fashion_mnist"

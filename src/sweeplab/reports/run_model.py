@@ -8,7 +8,6 @@ from pathlib import Path
 
 import torch
 from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
 from torch import nn
 
 from sweeplab.data.datamodule import InMemoryDataModule
@@ -39,9 +38,14 @@ def load_run_config(run_dir: str | Path, overrides: Sequence[str] = ()) -> DictC
             raise ConfigError("override", override, "KEY=VALUE, e.g. data.data_dir=../shared/data/mnist-10k")
     try:
         cfg = OmegaConf.load(path)
+        if not isinstance(cfg, DictConfig):
+            raise UserInputError(f"{path} is not a run's config (not a mapping)")
         return OmegaConf.merge(cfg, OmegaConf.from_dotlist(list(overrides))) if overrides else cfg
-    except OmegaConfBaseException as error:
-        raise UserInputError(f"cannot read {path} with overrides {list(overrides)}: {error}") from error
+    except UserInputError:
+        raise
+    except Exception as error:  # noqa: BLE001 (YAML and OmegaConf errors of a damaged file)
+        reason = " ".join(str(error).split())[:300]
+        raise UserInputError(f"cannot read {path}{f' with overrides {list(overrides)}' if overrides else ''}: {reason}") from None
 
 
 def checkpoint_weights(path: Path) -> dict[str, torch.Tensor]:

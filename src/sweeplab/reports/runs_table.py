@@ -129,7 +129,9 @@ _MISSING = object()
 
 
 def differing_hparams(records: Sequence[RunRecord], ignore: Sequence[str] = ()) -> list[str]:
-    """Hyperparameters whose values are not the same in all ``records`` (absent counts as a value)."""
+    """Hyperparameters whose values are not the same in all ``records`` (absent counts as a value;
+    runs whose config could not be read at all are left out of the comparison)."""
+    records = [r for r in records if r.hparams] or list(records)
     keys = sorted({key for record in records for key in record.hparams} - set(ignore))
     return [
         key for key in keys

@@ -43,6 +43,13 @@ OPTIMIZER_CONSTRAINTS = {
     "weight_decay": [Interval(Real, 0, None)],
     "momentum": [Interval(Real, 0, 1, closed="left")],
 }
+# torch's schedulers check few of their arguments (StepLR(step_size=0) fails at its first epoch's end)
+SCHEDULER_CONSTRAINTS = {
+    "step_size": [Interval(Integral, 1, None)], "gamma": [Interval(Real, 0, None, closed="neither")],
+    "T_max": [Interval(Integral, 1, None)], "eta_min": [Interval(Real, 0, None)],
+    "factor": [Interval(Real, 0, 1, closed="neither")], "patience": [Interval(Integral, 0, None)],
+    "pct_start": [Interval(Real, 0, 1, closed="neither")], "max_lr": [Interval(Real, 0, None, closed="neither")],
+}
 SCHEDULER_DRY_STEPS = 3  # a schedule that breaks on its first steps (step_size=0) is refused before training
 TRAINER_CONSTRAINTS = {"max_epochs": [Interval(Integral, 1, None), Options((-1,), "-1 for no limit")]}
 
@@ -103,8 +110,9 @@ def call_refusing_in_one_line(key: str, target: Callable, args: Sequence[Any], k
         raise _refusal(key, target, args, kwargs, blame, error) from None
 
 
-def _refusal(key: str, target: Callable, args, kwargs: dict[str, Any], blame: Sequence[str], error: Exception) -> UserInputError:
-    """Name the argument at fault: the one whose default, in its place, lets ``target`` build."""
+def _refusal(key: str, target: Callable, args, kwargs: dict[str, Any], blame: Sequence[str], error: Exception,
+             probe: Callable[[Any], Any] = lambda built: None, doing: str = "refuses") -> UserInputError:
+    """Name the argument at fault: the one whose default, in its place, lets ``target`` build (and pass ``probe``)."""
     name = getattr(target, "__name__", str(target))
     reason = _first_line(error)
     if str(reason).startswith(f"{key}."):  # the models name their knob themselves
@@ -116,11 +124,11 @@ def _refusal(key: str, target: Callable, args, kwargs: dict[str, Any], blame: Se
         trial = {k: v for k, v in kwargs.items() if k != argument}
         try:
             with _quiet():
-                target(*args, **trial)
+                probe(target(*args, **trial))
         except Exception:  # noqa: BLE001, S112 (still refused: not this argument)
             continue
-        return ConfigError(f"{key}.{argument}", kwargs[argument], f"{name} refuses it: {reason}")
-    return UserInputError(f"{key}: {name} refuses its arguments {kwargs_text(blame, kwargs)}: {reason}")
+        return ConfigError(f"{key}.{argument}", kwargs[argument], f"{name} {doing} it: {reason}")
+    return UserInputError(f"{key}: {name} {doing} its arguments {kwargs_text(blame, kwargs)}: {reason}")
 
 
 def kwargs_text(names: Sequence[str], kwargs: Mapping[str, Any]) -> str:
@@ -252,16 +260,20 @@ def check_buildable(cfg: DictConfig) -> None:
                   enable_progress_bar=False, enable_model_summary=False)
 
 
-def _dry_run_schedule(key: str, scheduler_factory: Callable, optimizer: torch.optim.Optimizer) -> None:
+def _dry_run_schedule(key: str, scheduler_factory: NodeFactory, optimizer: torch.optim.Optimizer) -> None:
     """Build the schedule for a short run and step it a few times (its runtime arguments made up)."""
-    scheduler = scheduler_factory(optimizer, **runtime_scheduler_arguments(scheduler_factory, lambda: 10))
+    runtime = runtime_scheduler_arguments(scheduler_factory, lambda: 10)
+    scheduler = scheduler_factory(optimizer, **runtime)
     try:
-        for _ in range(SCHEDULER_DRY_STEPS):
-            optimizer.step()
-            if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-                scheduler.step(1.0)
-            else:
-                scheduler.step()
+        _step_a_few_times(scheduler)
     except Exception as error:  # noqa: BLE001
-        raise UserInputError(f"{key}: {type(scheduler).__name__} fails when it steps: {_first_line(error)}") from None
+        arguments = {**scheduler_factory.keywords, **runtime}
+        raise _refusal(key, scheduler_factory.target, (optimizer,), arguments, tuple(scheduler_factory.keywords),
+                       error, probe=_step_a_few_times, doing="fails when it steps with") from None
+
+
+def _step_a_few_times(scheduler: Any) -> None:
+    for _ in range(SCHEDULER_DRY_STEPS):
+        scheduler.optimizer.step()
+        scheduler.step(1.0) if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau) else scheduler.step()
 

@@ -1,19 +1,63 @@
-"""Checkpoints: written so that nothing can half-write them, found and checked before a run resumes."""
+"""Checkpoints: written so that nothing can half-write them, checked before a run resumes from one.
+
+A resume continues what the checkpoint trained: its config (the flat hyperparameters
+saved with it) must be the config given now, except for keys that only say where or
+how to run (:data:`SAFE_TO_CHANGE`) and ``trainer.max_epochs`` upwards. Other changes
+are refused, naming the keys, unless ``resume_allow_changes=true``; then they are
+applied (the optimizer's and scheduler's stored settings too) and recorded.
+"""
 
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.plugins.io import TorchCheckpointIO
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from sweeplab.errors import ConfigError, UserInputError
 from sweeplab.runs.files import write_bytes_atomic
 from sweeplab.runs.folder import LAST_CHECKPOINT, RunFolder
+from sweeplab.runs.hparams import flat_hparams
+
+ALLOW_CHANGES_KEY = "resume_allow_changes"
+# where the run's files are, how it is shown or run, what it evaluates after training: not what it trains
+SAFE_TO_CHANGE = (
+    "resume", "ckpt_path", ALLOW_CHANGES_KEY, "evaluate_test", "finite_check_every", "early_stopping.patience",
+    "data.data_dir", "data.download", "data.on_device", "data.eval_batch_size", "model.compile", "model.channels_last",
+    "trainer.accelerator", "trainer.devices", "trainer.num_sanity_val_steps", "trainer.log_every_n_steps",
+    "trainer.limit_val_batches", "trainer.limit_test_batches", "trainer.deterministic", "cv.",
+)
+NEVER_CHANGED = ("model", "optimizer", "scheduler")  # another class: its stored state cannot be loaded
+MAX_EPOCHS = "trainer.max_epochs"
+
+
+class RunCheckpoint(ModelCheckpoint):
+    """Lightning's ModelCheckpoint that follows its run folder when the folder is moved.
+
+    Lightning drops the best score when the checkpoint folder changed since the state
+    was saved (and then versions files as ``best-v1.ckpt``); here the stored paths are
+    moved along into this folder first, so a moved run resumes where it is.
+    """
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        saved_dir = state_dict.get("dirpath")
+        if saved_dir and self.dirpath and saved_dir != self.dirpath:
+            state_dict = {key: _moved(value, saved_dir, self.dirpath) for key, value in state_dict.items()}
+        super().load_state_dict(state_dict)
+
+
+def _moved(value: Any, old: str, new: str) -> Any:
+    if isinstance(value, str) and value.startswith(old):
+        return new + value[len(old):]
+    if isinstance(value, dict):
+        return {_moved(key, old, new): item for key, item in value.items()}
+    return value
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -31,6 +75,73 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         buffer = io.BytesIO()
         torch.save(checkpoint, buffer)
         write_bytes_atomic(path, buffer.getbuffer())
+
+
+@dataclass(frozen=True)
+class Resume:
+    """A checked resume: the checkpoint, and the config keys it changes (``{key: (stored, now)}``):
+    those the user allowed, and those that follow a longer ``trainer.max_epochs`` (a cosine's ``T_max``)."""
+
+    path: Path
+    checkpoint: dict[str, Any] = field(repr=False)
+    changes: dict[str, tuple[Any, Any]]
+
+    def group_changes(self, group: str) -> dict[str, Any]:
+        """The new values of ``group.*`` keys that changed (``{"lr": 0.01}``), to patch stored state with."""
+        return {key.removeprefix(f"{group}."): now for key, (_, now) in self.changes.items() if key.startswith(f"{group}.")}
+
+
+def check_resume(cfg: DictConfig, run_dir: Path) -> Resume | None:
+    """The checkpoint to resume from, checked against ``cfg``; None when the run starts afresh.
+
+    Raises a one-line :class:`UserInputError` for a missing or unreadable checkpoint, or
+    for a config that differs from the checkpoint's (unless ``resume_allow_changes``).
+    """
+    path = resume_checkpoint(cfg, run_dir)
+    if path is None:
+        return None
+    checkpoint = load_checkpoint(path)
+    stored = checkpoint.get("hyper_parameters") or {}
+    now, as_stored = flat_hparams(cfg), flat_hparams(cfg)
+    epochs_done = epochs_trained(checkpoint)
+    longer = stored.get(MAX_EPOCHS) is not None and now.get(MAX_EPOCHS) != stored[MAX_EPOCHS]
+    if longer:
+        if now.get(MAX_EPOCHS) not in (-1, None) and now[MAX_EPOCHS] < epochs_done:
+            raise ConfigError(MAX_EPOCHS, now[MAX_EPOCHS], f"must be at least {epochs_done}: {path} has trained "
+                              f"{epochs_done} epochs")
+        as_stored = flat_hparams(_with_max_epochs(cfg, stored[MAX_EPOCHS]))  # what follows max_epochs is no change
+    changes = config_changes(stored, as_stored) if stored else {}
+    changes.pop(MAX_EPOCHS, None)
+    classes = sorted(key for key in changes if key in NEVER_CHANGED)
+    if classes:
+        raise ConfigError(classes[0], changes[classes[0]][1], f"cannot change on resume: {path} was trained with "
+                          f"{changes[classes[0]][0]}; start a new run instead")
+    if changes and not cfg.get(ALLOW_CHANGES_KEY, False):
+        listed = "; ".join(f"{key}: {old!r} -> {new!r}" for key, (old, new) in sorted(changes.items()))
+        raise UserInputError(f"resume: the config differs from the one {path} was trained with ({listed}); give the "
+                             f"same values, or {ALLOW_CHANGES_KEY}=true to continue with the new ones (recorded in results.json)")
+    follows = {key: (as_stored.get(key), value) for key, value in now.items()
+               if key != MAX_EPOCHS and as_stored.get(key) != value}
+    return Resume(path, checkpoint, {**changes, **follows})
+
+
+def epochs_trained(checkpoint: dict[str, Any]) -> int:
+    """How many epochs the checkpoint's run had finished (its history's rows)."""
+    history = checkpoint.get("sweeplab_history")
+    return len(history) if isinstance(history, list) else int(checkpoint.get("epoch", -1)) + 1
+
+
+def _with_max_epochs(cfg: DictConfig, epochs: int) -> DictConfig:
+    copy = OmegaConf.create(OmegaConf.to_container(cfg, resolve=False))
+    copy.trainer.max_epochs = epochs
+    return copy
+
+
+def config_changes(stored: dict[str, Any], now: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """``{key: (stored, now)}`` for every flat config key whose value differs, but the safe ones."""
+    keys = set(stored) | set(now)
+    return {key: (stored.get(key), now.get(key)) for key in sorted(keys)
+            if stored.get(key) != now.get(key) and not key.startswith(SAFE_TO_CHANGE)}
 
 
 def resume_checkpoint(cfg: DictConfig, run_dir: Path) -> Path | None:

@@ -25,7 +25,9 @@ from sweeplab.constraints import (
 )
 from sweeplab.errors import ConfigError, UserInputError
 from sweeplab.metrics import PER_EPOCH
-from sweeplab.runs.build import OPTIMIZER_CONSTRAINTS, SWEEPLAB_KEYS, TRAINER_CONSTRAINTS, check_buildable, node_target
+from sweeplab.runs.build import (
+    OPTIMIZER_CONSTRAINTS, SCHEDULER_CONSTRAINTS, SWEEPLAB_KEYS, TRAINER_CONSTRAINTS, check_buildable, node_target,
+)
 
 MAX_SEED = 2**32 - 1  # what seed_everything accepts
 
@@ -34,6 +36,7 @@ RUN_CONSTRAINTS: dict[str, list] = {
     "seed": [Interval(Integral, 0, MAX_SEED)],
     "evaluate_test": [Boolean()],
     "resume": [Boolean()],
+    "resume_allow_changes": [Boolean()],
     "ckpt_path": [NoneValue(), Satisfies(lambda v: Path(str(v)).is_file(), "an existing checkpoint file")],
     "progress_bar": [Options(("auto", True, False), "auto, true or false")],
     "finite_check_every": [Interval(Integral, 1, None)],
@@ -43,7 +46,8 @@ RUN_CONSTRAINTS: dict[str, list] = {
 REQUIRED_KEYS = ("seed", "data", "model", "optimizer", "trainer")
 # constraints sweeplab adds to a target's own, by config key
 EXTRA_CONSTRAINTS: dict[str, dict[str, list]] = {
-    **SWEEPLAB_KEYS, "trainer": TRAINER_CONSTRAINTS, "optimizer": OPTIMIZER_CONSTRAINTS,
+    "trainer": TRAINER_CONSTRAINTS, "optimizer": OPTIMIZER_CONSTRAINTS,
+    "scheduler": {**SCHEDULER_CONSTRAINTS, **SWEEPLAB_KEYS["scheduler"]}, "model": SWEEPLAB_KEYS["model"],
 }
 _MISSING = object()
 
@@ -58,7 +62,8 @@ def check_config(cfg: DictConfig) -> None:
         value = OmegaConf.select(cfg, key, default=_MISSING)
         if value is not _MISSING:
             check_value(key, value, rule)
-    for key, node in target_nodes(container):
+    # the trainer first: other groups interpolate its values (a cosine's T_max is ${trainer.max_epochs})
+    for key, node in sorted(target_nodes(container), key=lambda item: item[0] != "trainer"):
         check_target_node(key, node)
     check_buildable(cfg)
 

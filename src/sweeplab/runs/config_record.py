@@ -7,13 +7,12 @@ folder. ``config.yaml`` is resolved: it is exactly what the run trained with.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, OmegaConf
 
 from sweeplab.runs.files import write_text_atomic
 from sweeplab.runs.folder import RunFolder
@@ -25,9 +24,8 @@ def record_run_config(run_dir: Path, cfg: DictConfig, hydra_node: DictConfig | N
     write_text_atomic(folder.config, OmegaConf.to_yaml(cfg, resolve=True))
     write_text_atomic(folder.overrides, yaml.safe_dump(list(overrides), default_flow_style=False))
     if hydra_node is not None:
-        hydra_node = copy.deepcopy(hydra_node)
-        with open_dict(hydra_node):
-            hydra_node.runtime.output_dir = str(Path(run_dir).resolve())
+        hydra_node = OmegaConf.create(OmegaConf.to_container(hydra_node, resolve=False))  # a writable copy
+        hydra_node.runtime.output_dir = str(Path(run_dir).resolve())
         write_text_atomic(folder.hydra, OmegaConf.to_yaml(OmegaConf.create({"hydra": hydra_node})))
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import lightning.pytorch as pl
@@ -14,10 +14,10 @@ from lightning.pytorch.utilities.model_summary import ModelSummary
 from omegaconf import DictConfig
 
 from sweeplab.data.datamodule import InMemoryDataModule
-from sweeplab.errors import TrainingDiverged
+from sweeplab.errors import TrainingDiverged, UserInputError
 from sweeplab.metrics import HEADLINE, VAL_ACC, VAL_LOSS
 from sweeplab.runs.build import build_datamodule, build_module, build_trainer
-from sweeplab.runs.checkpoints import check_checkpoint_fits, load_checkpoint, resume_checkpoint
+from sweeplab.runs.checkpoints import Resume, check_checkpoint_fits, check_resume, epochs_trained
 from sweeplab.runs.files import write_text_atomic
 from sweeplab.runs.folder import MODEL_SUMMARY_FILE, RunFolder
 from sweeplab.runs.hparams import flat_hparams, log_hparams
@@ -36,6 +36,7 @@ def fit(
     split: tuple[Sequence[int], Sequence[int]] | None = None,
     datamodule: InMemoryDataModule | None = None,
     evaluate_test: bool | None = None,
+    on_start: Callable[[], None] | None = None,
 ) -> RunResults:
     """Train ``cfg`` in ``run_dir``, test the best checkpoint, and write ``results.json``.
 
@@ -46,6 +47,8 @@ def fit(
         split: explicit (train, validation) indices into the training pool, for a fold.
         datamodule: a data module already set up, to share loaded data between runs.
         evaluate_test: test the best checkpoint after training (default ``cfg.evaluate_test``).
+        on_start: called once the data, model and trainer are built, before anything is written
+            into ``run_dir`` (train.py records the run's config then: :mod:`sweeplab.runs.start`).
 
     Returns the run's :class:`RunResults`. Bad input raises :class:`~sweeplab.errors.UserInputError`
     before any training; a diverged loss is recorded with ``status: "diverged"``; any
@@ -60,11 +63,15 @@ def fit(
     if split is not None:
         datamodule.use_split(*split)
     module = build_module(cfg, datamodule)
-    resume_from = resume_checkpoint(cfg, folder.path)
-    if resume_from is not None:
-        check_checkpoint_fits(load_checkpoint(resume_from), resume_from, module)
+    resume = check_resume(cfg, folder.path)
+    resume_from = resume.path if resume is not None else None
+    if resume is not None:
+        check_checkpoint_fits(resume.checkpoint, resume.path, module)
+        _carry_over(resume, module)
     trainer = build_trainer(cfg, folder.path, callbacks)
     folder.path.mkdir(parents=True, exist_ok=True)
+    if on_start is not None:
+        on_start()
     _write_model_summary(module, folder)
     evaluate_test = cfg.get("evaluate_test", True) if evaluate_test is None else evaluate_test
 
@@ -81,10 +88,24 @@ def fit(
     except BaseException as failure:
         status = INTERRUPTED if isinstance(failure, (KeyboardInterrupt, SystemExit)) else FAILED
         error = f"{type(failure).__name__}: {failure}"
-        write_text_atomic(folder.error, traceback.format_exc())
-        _finish(cfg, folder, trainer, module, datamodule, status, error, test_metrics, started)
+        try:  # recording the failure must not hide it (a full disk fails both)
+            write_text_atomic(folder.error, traceback.format_exc())
+            _finish(cfg, folder, trainer, module, datamodule, status, error, test_metrics, started)
+        except OSError as unrecorded:
+            log.error("could not record the failure in %s: %s", folder.path, unrecorded)
         raise
     return _finish(cfg, folder, trainer, module, datamodule, status, error, test_metrics, started)
+
+
+def _carry_over(resume: Resume, module: ClassifierModule) -> None:
+    """Allowed config changes: recorded in the run, and written over the stored optimizer and scheduler settings."""
+    if not resume.changes:
+        return
+    epoch = epochs_trained(resume.checkpoint) + 1  # the first epoch trained with them
+    module.config_changes.append({"epoch": epoch, "changes": {k: list(v) for k, v in resume.changes.items()}})
+    module.stored_state_updates = {group: resume.group_changes(group) for group in ("optimizer", "scheduler")}
+    log.warning("resuming %s with changed config from epoch %d: %s", resume.path, epoch,
+                ", ".join(f"{k} {old!r} -> {new!r}" for k, (old, new) in resume.changes.items()))
 
 
 def _evaluate_best(trainer: pl.Trainer, module: ClassifierModule, datamodule, test: bool) -> dict[str, float]:
@@ -106,6 +127,14 @@ def _write_model_summary(module: ClassifierModule, folder: RunFolder) -> None:
     summary = str(ModelSummary(module, max_depth=-1))
     write_text_atomic(folder / MODEL_SUMMARY_FILE, summary + "\n")
     log.info("model: %s, %s parameters\n%s", type(module.model).__name__, f"{module.num_params:,}", summary)
+
+
+def _holds_completed_results(folder: RunFolder) -> bool:
+    """Whether the folder already holds the results of a completed run (only a completed run replaces them)."""
+    try:
+        return RunResults.read(folder.results).status == COMPLETED
+    except UserInputError:
+        return False
 
 
 def best_row(trainer: pl.Trainer, history: list[dict]) -> dict | None:
@@ -138,14 +167,17 @@ def collect_results(cfg, trainer, module, datamodule, status, error, test_metric
         classes=list(datamodule.classes),
         test_confusion=confusion.tolist() if confusion is not None else None,
         val_confusion=val_confusion.tolist() if val_confusion is not None else None,
-        history=history, hparams=flat_hparams(cfg),
+        history=history, hparams=flat_hparams(cfg), config_changes=list(module.config_changes),
     )
 
 
 def _finish(cfg, folder: RunFolder, trainer, module, datamodule, status, error, test_metrics, started) -> RunResults:
     results = collect_results(cfg, trainer, module, datamodule, status, error, test_metrics, time.perf_counter() - started)
     if trainer.is_global_zero:
-        results.write(folder.results)
+        if status == COMPLETED or not _holds_completed_results(folder):
+            results.write(folder.results)
+        else:
+            log.warning("kept the completed %s: this %s attempt is recorded in the log only", folder.results, status)
         log_hparams(trainer.logger, results.hparams, {key: getattr(results, key) for key in HEADLINE}, status)
     log.info("%s: %s", status, {key: getattr(results, key) for key in ("test_acc", "best_val_acc", "best_epoch",
                                                                        "epochs_run", "duration_s")})

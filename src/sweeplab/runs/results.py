@@ -55,6 +55,7 @@ class RunResults:
     val_confusion: list[list[int]] | None = None  # of the best checkpoint
     history: list[dict[str, Any]] = field(default_factory=list)  # one row per epoch
     hparams: dict[str, Any] = field(default_factory=dict)  # the flat config (sweeplab.runs.hparams)
+    config_changes: list[dict[str, Any]] = field(default_factory=list)  # allowed on resume: epoch, {key: [old, new]}
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -73,7 +74,7 @@ class RunResults:
             expected = NUMERIC_FIELDS.get(key)
             if expected is not None and value is not None and not is_number(value):
                 raise UnreadableResults(f"{source}: {key}={value!r} is not a number")
-        for key in ("history", "classes"):
+        for key in ("history", "classes", "config_changes"):
             if values.get(key) is None:
                 values.pop(key, None)
         if not isinstance(values.get("hparams", {}), dict):

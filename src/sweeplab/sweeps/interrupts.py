@@ -19,7 +19,6 @@ import signal
 from types import FrameType
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-INTERRUPTED_EXIT_CODE = 130  # 128 + SIGINT, as shells report a Ctrl-C
 RESUME_HINT = "sweep interrupted; run the same command again to resume it"
 
 

@@ -6,12 +6,12 @@ import sys
 
 import optuna
 
-from sweeplab.errors import USER_ERROR_EXIT_CODE
+from sweeplab.errors import INTERRUPTED_EXIT_CODE, USER_ERROR_EXIT_CODE
 from sweeplab.sweeps.log_setup import LOG_FILE, configure_sweep_logging
 from sweeplab.sweeps.plan import SweepPlan
 from sweeplab.sweeps.report import REPORT_FILE, best_trial, count_trials, retrain_command, write_report
 from sweeplab.sweeps.study import load_existing_study
-from sweeplab.sweeps.interrupts import INTERRUPTED_EXIT_CODE, RESUME_HINT
+from sweeplab.sweeps.interrupts import RESUME_HINT
 from sweeplab.sweeps.workers import run_study
 
 

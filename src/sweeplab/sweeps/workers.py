@@ -21,8 +21,8 @@ import optuna
 from optuna.study import MaxTrialsCallback
 from optuna.trial import FrozenTrial, TrialState
 
-from sweeplab.errors import USER_ERROR_EXIT_CODE, UserInputError
-from sweeplab.sweeps.interrupts import INTERRUPTED_EXIT_CODE, stop_cleanly_on_signals, stop_if_signalled
+from sweeplab.errors import INTERRUPTED_EXIT_CODE, USER_ERROR_EXIT_CODE, UserInputError
+from sweeplab.sweeps.interrupts import stop_cleanly_on_signals, stop_if_signalled
 from sweeplab.sweeps.log_setup import LOG_FILE, configure_sweep_logging
 from sweeplab.sweeps.objective import SurplusTrial, TrialFailed, TrialObjective, is_surplus
 from sweeplab.sweeps.plan import SweepPlan

@@ -88,6 +88,9 @@ class ClassifierModule(pl.LightningModule):
         self.misclassified: list[tuple[torch.Tensor, int, int]] = []
         self._last_val: dict[str, float] = {}
         self._batches_trained = 0
+        # a resume that changes the config: its record, and new optimizer/scheduler values for their stored state
+        self.config_changes: list[dict[str, Any]] = []
+        self.stored_state_updates: dict[str, dict[str, Any]] = {}
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.model(images.contiguous(memory_format=self.memory_format))
@@ -208,15 +211,19 @@ class ClassifierModule(pl.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["sweeplab_history"] = [dict(row) for row in self.history]
         checkpoint["sweeplab_rng"] = capture_rng_state()
+        checkpoint["sweeplab_config_changes"] = list(self.config_changes)
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
-        """Resuming training restores the history and random state; evaluating a checkpoint
-        (validate/test on the best one after training) keeps this run's own history."""
+        """Resuming training restores the history and random state, and applies the allowed config
+        changes to the stored optimizer and scheduler settings (Lightning restores those next);
+        evaluating a checkpoint (validate/test the best one after training) keeps this run's history."""
         if self._trainer is not None and self.trainer.state.fn != TrainerFn.FITTING:
             return
         self.history = [dict(row) for row in checkpoint.get("sweeplab_history", [])]
+        self.config_changes = list(checkpoint.get("sweeplab_config_changes", [])) + self.config_changes
         if "sweeplab_rng" in checkpoint:
             restore_rng_state(checkpoint["sweeplab_rng"])
+        update_stored_state(checkpoint, **self.stored_state_updates)
 
     # --- optimization ----------------------------------------------------------------
     def configure_optimizers(self):
@@ -229,6 +236,22 @@ class ClassifierModule(pl.LightningModule):
         if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
             config["monitor"] = VAL_LOSS.name
         return {"optimizer": optimizer, "lr_scheduler": config}
+
+
+def update_stored_state(checkpoint: dict, optimizer: dict[str, Any] | None = None,
+                        scheduler: dict[str, Any] | None = None) -> None:
+    """Put new optimizer settings (``{"lr": 0.01}``) into a checkpoint's stored optimizer param groups,
+    and new scheduler settings into its stored schedulers, so that a resumed run trains with them."""
+    optimizer, scheduler = optimizer or {}, scheduler or {}
+    for state in checkpoint.get("optimizer_states", []):
+        for group in state.get("param_groups", []):
+            group.update({key: value for key, value in optimizer.items() if key in group})
+            if "lr" in optimizer and "initial_lr" in group:
+                group["initial_lr"] = optimizer["lr"]
+    for state in checkpoint.get("lr_schedulers", []):
+        state.update({key: value for key, value in scheduler.items() if key in state})
+        if "lr" in optimizer and "base_lrs" in state:
+            state["base_lrs"] = [optimizer["lr"]] * len(state["base_lrs"])
 
 
 def runtime_scheduler_arguments(scheduler_factory: SchedulerFactory, total_steps: Callable[[], int]) -> dict[str, Any]:
