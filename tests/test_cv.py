@@ -272,14 +272,6 @@ def test_more_folds_than_the_smallest_class_has_samples_is_refused(tmp_path):
     check_folds_fit_classes(4, np.arange(45) % 10)  # 4 folds fit
 
 
-def test_the_cli_refuses_bad_folds_with_one_line_and_exit_code_2(tmp_path):
-    result = run_cli("train.py", *FAKE_FAST, "cv.folds=1", cwd=tmp_path, timeout=120)
-    assert result.returncode == 2, result.stderr[-2000:]
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert errors == ["error: cv.folds=1 is invalid: must be 0 (no cross-validation) or an integer >= 2"]
-    assert not list(tmp_path.rglob("fold_*"))
-
-
 # --- sweeps: a CV objective pruned between folds ------------------------------------------
 def _objective(tmp_path: Path, bad_trials: set[int]):
     def objective(trial: optuna.Trial) -> float:

@@ -6,7 +6,6 @@ import json
 import math
 
 import pytest
-import torch
 
 from conftest import FAKE_FAST, compose_config
 from sweeplab.runs.fit import fit

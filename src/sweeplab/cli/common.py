@@ -2,8 +2,9 @@
 
 A failure the user caused (a config value, a missing or damaged file, a path that
 cannot be written, a full disk) ends the command with one line, ``error: ...``, and
-exit status 2. Anything else is a bug in sweeplab: its traceback is shown, and kept
-in an ``error.txt`` whose path the last line gives, with exit status 1.
+exit status 2. Anything else is a bug (in sweeplab, or in code it ran, such as a
+user's callback): its traceback is shown, and kept in an ``error.txt`` whose path the
+last line gives, with exit status 1.
 """
 
 from __future__ import annotations
@@ -75,8 +76,8 @@ def exit_for(error: BaseException) -> NoReturn:
         sys.exit(USER_ERROR_EXIT_CODE)
     traceback.print_exception(error)
     path = report_bug(error)
-    print(f"error: this is a bug in sweeplab, not in your input ({type(error).__name__}: {error}); "
-          f"please report it with the traceback above{f', kept in {path}' if path else ''}", file=sys.stderr)
+    print(f"error: unexpected failure ({type(error).__name__}: {error}): a bug in sweeplab, or in code it ran, not in "
+          f"your input; the traceback is above{f' and in {path}' if path else ''}", file=sys.stderr)
     sys.exit(BUG_EXIT_CODE)
 
 

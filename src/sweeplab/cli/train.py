@@ -80,8 +80,8 @@ def grid_jobs(overrides: list[str]) -> list[list[str]]:
         key = item.get_key_element()
         if item.is_sweep_override():
             if not item.is_discrete_sweep():
-                raise ConfigError(key, item.get_value_element_as_str(), "a list of values (range and interval "
-                                  "sweeps need an Optuna study: python sweep.py)")
+                raise ConfigError(key, item.input_line, "must be a list of values (range and interval sweeps "
+                                  "need an Optuna study: python sweep.py)")
             choices.append([f"{key}={value}" for value in item.sweep_string_iterator()])
         else:
             choices.append([f"{key}={item.get_value_element_as_str()}"])
@@ -148,7 +148,11 @@ def run(cfg: DictConfig) -> float | None:
         if not multirun:
             exit_for(error)
         # one job must not end the grid: it is recorded (results.json, error.txt) and the summary shows it
-        log.error("job %s failed: %s", hydra_cfg.job.num, user_error_message(error) or f"{type(error).__name__}: {error}")
+        from sweeplab.runs.start import record_failed_job  # noqa: PLC0415
+
+        reason = user_error_message(error) or f"{type(error).__name__}: {error}"
+        log.error("job %s failed: %s", hydra_cfg.job.num, reason)
+        record_failed_job(cfg, run_dir, hydra_cfg, list(hydra_cfg.overrides.task), reason)
         return None
 
 

@@ -23,7 +23,7 @@ from hydra.utils import get_object
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint, ProgressBar
 from omegaconf import DictConfig, OmegaConf
 
-from sweeplab.constraints import Boolean, Interval, Options
+from sweeplab.constraints import Boolean, Interval, NoneValue, Options
 from sweeplab.data.datamodule import InMemoryDataModule
 from sweeplab.errors import ConfigError, UserInputError
 from sweeplab.runs.checkpoints import AtomicCheckpointIO
@@ -51,7 +51,12 @@ SCHEDULER_CONSTRAINTS = {
     "pct_start": [Interval(Real, 0, 1, closed="neither")], "max_lr": [Interval(Real, 0, None, closed="neither")],
 }
 SCHEDULER_DRY_STEPS = 3  # a schedule that breaks on its first steps (step_size=0) is refused before training
-TRAINER_CONSTRAINTS = {"max_epochs": [Interval(Integral, 1, None), Options((-1,), "-1 for no limit")]}
+TRAINER_CONSTRAINTS = {  # what Lightning's Trainer only refuses once it trains
+    "max_epochs": [Interval(Integral, 1, None), Options((-1,), "-1 for no limit")],
+    "accumulate_grad_batches": [Interval(Integral, 1, None)],
+    "gradient_clip_val": [NoneValue(), Interval(Real, 0, None, closed="neither")],
+    "log_every_n_steps": [Interval(Integral, 1, None)],
+}
 
 
 # --- config node -> object ---------------------------------------------------------------

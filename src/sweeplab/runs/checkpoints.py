@@ -21,7 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from sweeplab.errors import ConfigError, UserInputError
-from sweeplab.runs.files import write_bytes_atomic
+from sweeplab.runs.files import remove_stale_temporaries, write_bytes_atomic
 from sweeplab.runs.folder import LAST_CHECKPOINT, RunFolder
 from sweeplab.runs.hparams import flat_hparams
 
@@ -75,6 +75,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         buffer = io.BytesIO()
         torch.save(checkpoint, buffer)
         write_bytes_atomic(path, buffer.getbuffer())
+        remove_stale_temporaries(path)  # one process writes a run's checkpoints: others' temporaries are dead
 
 
 @dataclass(frozen=True)

@@ -54,14 +54,14 @@ _MISSING = object()
 
 def check_config(cfg: DictConfig) -> None:
     """Raise :class:`~sweeplab.errors.UserInputError` for the first thing in ``cfg`` that cannot run."""
-    container = resolved(cfg)
     for key in REQUIRED_KEYS:
-        if key not in container:
+        if key not in cfg:
             raise ConfigError(key, None, "missing from the config")
-    for key, rule in RUN_CONSTRAINTS.items():
+    for key, rule in RUN_CONSTRAINTS.items():  # before resolving: other keys interpolate these
         value = OmegaConf.select(cfg, key, default=_MISSING)
         if value is not _MISSING:
             check_value(key, value, rule)
+    container = resolved(cfg)
     # the trainer first: other groups interpolate its values (a cosine's T_max is ${trainer.max_epochs})
     for key, node in sorted(target_nodes(container), key=lambda item: item[0] != "trainer"):
         check_target_node(key, node)

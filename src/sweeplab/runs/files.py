@@ -33,6 +33,13 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
     return path
 
 
+def remove_stale_temporaries(path: str | Path) -> None:
+    """Remove the temporary files a killed :func:`write_bytes_atomic` of ``path`` left behind."""
+    path = Path(path)
+    for stale in path.parent.glob(f".{path.name}.*.tmp"):
+        stale.unlink(missing_ok=True)
+
+
 def write_text_atomic(path: str | Path, text: str) -> Path:
     return write_bytes_atomic(path, text.encode())
 

@@ -19,7 +19,8 @@ from sweeplab.runs.checkpoints import check_resume
 from sweeplab.runs.config_record import record_run_config
 from sweeplab.errors import UserInputError
 from sweeplab.runs.folder import LOG_FILE, RunFolder
-from sweeplab.runs.results import COMPLETED, RunResults
+from sweeplab.runs.hparams import flat_hparams
+from sweeplab.runs.results import COMPLETED, FAILED, RunResults
 
 LOG_FORMAT = "[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"
 
@@ -69,6 +70,16 @@ def starting_run(cfg: DictConfig, run_dir: Path, hydra_node: DictConfig | None, 
         raise
     finally:
         start.close()
+
+
+def record_failed_job(cfg: DictConfig, run_dir: Path, hydra_node: DictConfig | None, overrides: Sequence[str],
+                      error: str) -> None:
+    """A grid job that could not run still leaves its config and a ``failed`` results.json: a row of the summary."""
+    folder = RunFolder(run_dir)
+    if folder.results.is_file():  # fit recorded it
+        return
+    record_run_config(folder.path, cfg, hydra_node, overrides)
+    RunResults(status=FAILED, error=error, hparams=flat_hparams(cfg), seed=cfg.get("seed")).write(folder.results)
 
 
 def refuse_finished_run(cfg: DictConfig, run_dir: Path) -> None:

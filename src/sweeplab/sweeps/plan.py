@@ -22,7 +22,7 @@ from sweeplab.constraints import is_int
 from sweeplab.errors import ConfigError, UserInputError
 from sweeplab.sweeps.settings import SweepSettings
 from sweeplab.sweeps.space import Param, override
-from sweeplab.sweeps.study import default_storage_url
+from sweeplab.sweeps.study import check_storage_url, default_storage_url
 
 log = logging.getLogger(__name__)
 _MISSING = object()
@@ -60,6 +60,8 @@ def plan_sweep(settings: SweepSettings, command_line_overrides: tuple[str, ...] 
             _check_param_type(param, base)
             _check_param_bounds(param, base_overrides)
         _check_objective(settings, base)
+    if settings.storage:
+        check_storage_url(settings.storage)
     study_dir = Path(settings.dir or Path(base.paths.output_dir) / "sweeps" / settings.study_name).resolve()
     return SweepPlan(settings, base_overrides, study_dir, settings.storage or default_storage_url(study_dir))
 

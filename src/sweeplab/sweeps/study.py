@@ -47,6 +47,17 @@ def printable_url(url: str) -> str:
         return url
 
 
+def check_storage_url(url: str) -> None:
+    """Refuse a storage URL that names no database SQLAlchemy knows, or whose driver is not installed
+    (before anything is written: opening the storage would make a SQLite file)."""
+    try:
+        dialect = sqlalchemy.engine.make_url(url).get_dialect()
+        getattr(dialect, "import_dbapi", getattr(dialect, "dbapi", lambda: None))()
+    except (sqlalchemy.exc.ArgumentError, sqlalchemy.exc.NoSuchModuleError, ImportError) as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ConfigError("sweep.storage", printable_url(url), f"cannot be used: {first_line}") from None
+
+
 def open_storage(url: str, heartbeat_s: int) -> RDBStorage:
     """An RDB storage with heartbeats; refuses a URL it cannot open with one line."""
     engine_kwargs: dict[str, Any] = {"pool_pre_ping": True}
