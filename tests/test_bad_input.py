@@ -22,6 +22,7 @@ import yaml
 
 from conftest import FAKE_FAST, REPO, run_cli
 from sweeplab.cli import compare as compare_cli
+from sweeplab.cli import predict as predict_cli
 from sweeplab.cli import sweep as sweep_cli
 from sweeplab.cli import train as train_cli
 from sweeplab.cli import visualize as visualize_cli
@@ -213,6 +214,15 @@ CASES = [
     ("visualize", ["{ws}/bad_config_run"], 2, ["cannot read {ws}/bad_config_run/.hydra/config.yaml"]),
     ("visualize", ["{ws}/run", "--image", "99999"], 2, ["--image=99999", "test images"]),
     ("visualize", ["{ws}/run", "data.batch_size"], 2, ["override='data.batch_size'", "KEY=VALUE"]),
+    # --- predict.py
+    ("predict", ["{ws}/nowhere", "{ws}/a_file"], 2, ["run folder '{ws}/nowhere'", "does not exist"]),
+    ("predict", ["{ws}/run", "{ws}/a_file"], 2, ["{ws}/a_file", "not an image"]),
+    ("predict", ["{ws}/run", "{ws}/no_such_*.png"], 2, ["{ws}/no_such_*.png", "no such file"]),
+    ("predict", ["{ws}/run", "{ws}/empty"], 2, ["no image files", "{ws}/empty"]),
+    ("predict", ["{ws}/run"], 2, ["name the images"]),
+    ("predict", ["{ws}/corrupt_ckpt", "--export", "onnx"], 2, ["{ws}/corrupt_ckpt/checkpoints/best.ckpt", "cannot be read"]),
+    ("predict", ["{ws}/run", "--export", "tflite"], 2, ["--export", "tflite", "onnx"]),
+    ("predict", ["{ws}/run", "--top", "zero", "{ws}/a_file"], 2, ["--top", "zero"]),
 ]
 
 
@@ -236,6 +246,9 @@ def run_command(command: str, argv: list[str], monkeypatch) -> int:
             sys.exit(sweep_cli.run(argv))
         elif command == "compare":
             compare_cli.main(argv)
+            sys.exit(0)
+        elif command == "predict":
+            predict_cli.main(argv)
             sys.exit(0)
         else:
             visualize_cli.main(argv)

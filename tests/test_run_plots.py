@@ -98,11 +98,13 @@ def test_tensorboard_hparams_session_holds_the_final_metrics(lenet_run):
     run_dir, _, results = lenet_run
     (group,) = _session_groups(run_dir)
     metrics = {value.name.tag: value.value for value in group.metric_values}
-    expected = {f"hp/{key}": float(results[key]) for key in HEADLINE if results.get(key) is not None}
+    expected = {f"hp/{key}": float(results[key]) for key in HEADLINE}  # every run logs every name
     assert "hp_metric" not in metrics
     assert set(metrics) == set(expected) and {"hp/test_acc", "hp/best_val_acc"} <= set(metrics)
     for tag, value in expected.items():
         assert metrics[tag] == pytest.approx(value, rel=1e-6), tag
+    assert group.hparams["status"].string_value == "completed"
+    assert "ckpt_path" not in group.hparams and "trainer.accelerator" not in group.hparams  # run settings left out
     assert group.hparams["optimizer.lr"].number_value == pytest.approx(results["hparams"]["optimizer.lr"])
     assert group.hparams["model"].string_value == results["model"]
     assert group.sessions[0].status == api_pb2.STATUS_SUCCESS

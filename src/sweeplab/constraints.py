@@ -7,7 +7,7 @@ rule and its explanation can never drift apart.
 
 Constraints come from two places:
 
-* a class's own ``parameter_constraints`` mapping (the data modules, the models),
+* a class's own ``parameter_constraints`` mapping (the data modules),
   kept next to the code that uses the value;
 * the type hints of any callable a config instantiates (``int``, ``float``, ``bool``,
   ``str``, ``None``, ``Literal[...]`` and unions of them): :func:`signature_constraints`.
@@ -39,107 +39,68 @@ def is_int(value: Any) -> bool:
 
 
 class Constraint:
-    """One kind of value a parameter may take; ``str()`` describes it for error messages."""
+    """One kind of value a parameter may take: a test, and the words for it in an error message."""
+
+    def __init__(self, accepts: Callable[[Any], bool], words: str, options: tuple[Any, ...] = ()) -> None:
+        self.accepts, self.words, self.options = accepts, words, options  # options: merged into one listing
 
     def is_satisfied_by(self, value: Any) -> bool:
-        raise NotImplementedError
+        try:
+            return bool(self.accepts(value))
+        except (TypeError, ValueError):
+            return False
+
+    def __str__(self) -> str:
+        return self.words
 
 
 class Interval(Constraint):
-    """A number (``Real``) or integer (``Integral``) between ``left`` and ``right`` (None: unbounded).
-
-    ``closed`` says which ends belong to it: ``"both"``, ``"left"``, ``"right"`` or ``"neither"``.
-    """
+    """A number (``kind=Real``) or integer (``Integral``) from ``left`` to ``right`` (None: unbounded);
+    ``closed`` names the ends that belong to it: ``both``, ``left``, ``right`` or ``neither``."""
 
     def __init__(self, kind: type, left: float | None, right: float | None, closed: str = "both") -> None:
-        if kind not in (Integral, Real):
-            raise ValueError(f"Interval kind must be Integral or Real, not {kind!r}")
-        self.kind, self.left, self.right, self.closed = kind, left, right, closed
+        with_left, with_right = closed in ("both", "left"), closed in ("both", "right")
+        is_kind = is_int if kind is Integral else is_number
 
-    def is_satisfied_by(self, value: Any) -> bool:
-        if not (is_int(value) if self.kind is Integral else is_number(value)) or not math.isfinite(value):
-            return False
-        left_ok = self.left is None or (value >= self.left if self.closed in ("both", "left") else value > self.left)
-        right_ok = self.right is None or (value <= self.right if self.closed in ("both", "right") else value < self.right)
-        return left_ok and right_ok
+        def accepts(v: Any) -> bool:
+            return is_kind(v) and math.isfinite(v) and (left is None or v > left or (with_left and v == left)) and (
+                right is None or v < right or (with_right and v == right))
 
-    def __str__(self) -> str:
-        noun = "an integer" if self.kind is Integral else "a number"
-        includes_left, includes_right = self.closed in ("both", "left"), self.closed in ("both", "right")
-        if self.left is not None and self.right is not None:
-            return f"{noun} in {'[' if includes_left else '('}{self.left}, {self.right}{']' if includes_right else ')'}"
-        if self.left is not None:
-            return f"{noun} {'>=' if includes_left else '>'} {self.left}"
-        if self.right is not None:
-            return f"{noun} {'<=' if includes_right else '<'} {self.right}"
-        return noun
+        noun = "an integer" if kind is Integral else "a number"
+        if left is not None and right is not None:
+            words = f"{noun} in {'[' if with_left else '('}{left}, {right}{']' if with_right else ')'}"
+        elif left is not None or right is not None:
+            words = f"{noun} {'>' if left is not None else '<'}{'=' if (with_left, with_right)[left is None] else ''} " \
+                    f"{left if left is not None else right}"
+        else:
+            words = noun
+        super().__init__(accepts, words)
 
 
 class Options(Constraint):
-    """One of a fixed set of values; ``label`` replaces the listing in messages (``"-1 for no limit"``)."""
+    """One of a fixed set of values (a bool matches only a bool: True == 1 in Python); ``label``
+    stands for the listing in messages (``-1 for no limit``)."""
 
     def __init__(self, values: Iterable[Any], label: str | None = None) -> None:
-        self.values, self.label = tuple(values), label
-
-    def is_satisfied_by(self, value: Any) -> bool:
-        # True == 1 in Python: a bool only matches a bool
-        return any(value == option and isinstance(value, bool) == isinstance(option, bool) for option in self.values)
-
-    def __str__(self) -> str:
-        if self.label:
-            return self.label
-        if len(self.values) == 1:
-            return repr(self.values[0]) if isinstance(self.values[0], str) else str(self.values[0])
-        return "one of " + ", ".join(str(v) for v in self.values)
-
-
-class InstanceOf(Constraint):
-    """A value of one Python type (bool counts as bool only, never as an int)."""
-
-    NAMES = {bool: "true or false", str: "a string", int: "an integer", float: "a number", list: "a list",
-             dict: "a mapping"}
-
-    def __init__(self, kind: type) -> None:
-        self.kind = kind
-
-    def is_satisfied_by(self, value: Any) -> bool:
-        if self.kind is bool:
-            return isinstance(value, bool)
-        if self.kind in (int, float):
-            return (is_int if self.kind is int else is_number)(value)
-        return isinstance(value, self.kind)
-
-    def __str__(self) -> str:
-        return self.NAMES.get(self.kind, f"a {self.kind.__name__}")
-
-
-class Boolean(InstanceOf):
-    def __init__(self) -> None:
-        super().__init__(bool)
-
-
-class NoneValue(Constraint):
-    def is_satisfied_by(self, value: Any) -> bool:
-        return value is None
-
-    def __str__(self) -> str:
-        return "null"
+        values = tuple(values)
+        words = label or (repr(values[0]) if len(values) == 1 and isinstance(values[0], str)
+                          else "one of " + ", ".join(str(v) for v in values) if len(values) > 1 else str(values[0]))
+        super().__init__(lambda v: any(v == o and isinstance(v, bool) == isinstance(o, bool) for o in values),
+                         words, () if label else values)
 
 
 class Satisfies(Constraint):
     """Any other rule: a predicate and the words for the values it accepts."""
 
-    def __init__(self, predicate: Callable[[Any], bool], label: str) -> None:
-        self.predicate, self.label = predicate, label
 
-    def is_satisfied_by(self, value: Any) -> bool:
-        try:
-            return bool(self.predicate(value))
-        except (TypeError, ValueError):
-            return False
+class Boolean(Constraint):
+    def __init__(self) -> None:
+        super().__init__(lambda v: isinstance(v, bool), "true or false")
 
-    def __str__(self) -> str:
-        return self.label
+
+class NoneValue(Constraint):
+    def __init__(self) -> None:
+        super().__init__(lambda v: v is None, "null")
 
 
 Constraints = Sequence[Constraint]
@@ -147,12 +108,9 @@ Constraints = Sequence[Constraint]
 
 def describe(constraints: Constraints) -> str:
     """``"null or an integer >= 8"``: what the constraints accept, in words (all listed options as one list)."""
-    options = [v for c in constraints if isinstance(c, Options) and not c.label for v in c.values]
-    unique = list(dict.fromkeys(str(v) for v in options))
-    words = [str(c) for c in constraints if not (isinstance(c, Options) and not c.label)]
-    if unique:
-        words.insert(0, str(Options(unique)))
-    return " or ".join(words)
+    options = list(dict.fromkeys(str(v) for c in constraints for v in c.options))
+    words = [str(c) for c in constraints if not c.options]
+    return " or ".join(([str(Options(options))] if options else []) + words)
 
 
 def satisfies(value: Any, constraints: Constraints) -> bool:
@@ -174,7 +132,8 @@ def check_params(params: Mapping[str, Any], constraints: Mapping[str, Constraint
 
 # --- constraints read off type hints -----------------------------------------------------------
 
-_SIMPLE = {int: InstanceOf(int), float: InstanceOf(float), bool: InstanceOf(bool), str: InstanceOf(str)}
+_SIMPLE = {int: Constraint(is_int, "an integer"), float: Constraint(is_number, "a number"), bool: Boolean(),
+           str: Constraint(lambda v: isinstance(v, str), "a string")}
 
 
 def constraints_of_type(hint: Any) -> list[Constraint] | None:

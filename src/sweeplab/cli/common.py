@@ -9,6 +9,7 @@ last line gives, with exit status 1.
 
 from __future__ import annotations
 
+import argparse
 import errno
 import functools
 import sys
@@ -33,6 +34,13 @@ OS_ERROR_HINTS = {
     errno.EROFS: "a read-only file system: set paths.output_dir to a folder you can write",
     errno.ENOTDIR: "a file stands where a folder must be",
 }  # where a bug's traceback goes: the run folder, once a command knows it
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse, refusing bad arguments in the one ``error:`` line of every command (not usage and a line)."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UserInputError(f"{message}; see python {self.prog} --help")
 
 
 def user_error_message(error: BaseException) -> str | None:

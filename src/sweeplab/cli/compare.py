@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from sweeplab.cli.common import command
+from sweeplab.cli.common import ArgumentParser, command
 from sweeplab.reports.run_records import load_runs
 from sweeplab.reports.runs_table import SORTABLE_METRICS, build_table, parse_filter
 from sweeplab.reports.table_render import FORMATS, render
@@ -16,7 +16,7 @@ from sweeplab.runs.folder import CV_REPORT_JSON
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         prog="compare.py",
         description="Compare runs: the hyperparameters that differ, then the metrics, best first. "
                     "PATHs are run folders, multirun roots or sweep folders (searched for results.json).",
@@ -43,7 +43,7 @@ def _paired_cv_comparison(paths: Sequence[str]) -> str | None:
 
 @command
 def main(argv: Sequence[str] | None = None) -> None:
-    args = parser().parse_args(argv)
+    args = parser().parse_intermixed_args(argv)
     paired = _paired_cv_comparison(args.paths)
     if paired is not None:
         print(paired)

@@ -23,9 +23,11 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from sweeplab.cli.common import BUG_REPORT_DIR, command, exit_for, user_error_message
+from sweeplab.cli.console import configure_console
 from sweeplab.config.compose import compose_train
 from sweeplab.config.locations import CONFIG_DIR, TRAIN_CONFIG
 from sweeplab.config.resolvers import register_resolvers
+from sweeplab.devices import missing_accelerator
 from sweeplab.errors import ConfigError, UserInputError
 
 log = logging.getLogger(__name__)
@@ -100,6 +102,9 @@ def preflight(invocation: Invocation) -> None:
                                  else str(error)) from None
     if invocation.runs_nothing:
         return
+    for cfg in configs:
+        refuse_missing_accelerator(cfg)
+    configure_console(verbose=bool(configs[0].get("verbose", False)))
     from sweeplab.cv.folds import check_cv_settings  # noqa: PLC0415 (composed: now pay for torch and Lightning)
     from sweeplab.runs.checks import check_config  # noqa: PLC0415
 
@@ -115,6 +120,15 @@ def preflight(invocation: Invocation) -> None:
     target = Path(explicit[-1]) if explicit else Path(str(configs[0].paths.output_dir))
     check_writable(folder_key if explicit else "paths.output_dir", target, make=not explicit)
     os.environ[NEW_RUN_DIR] = "0" if explicit and target.exists() else "1"
+
+
+def refuse_missing_accelerator(cfg: DictConfig) -> None:
+    """An accelerator this machine does not have is refused before torch or Lightning is even imported."""
+    accelerator = cfg.trainer.get("accelerator", "cpu")
+    reason = missing_accelerator(accelerator)
+    if reason is not None:
+        raise ConfigError("trainer.accelerator", accelerator, f"not available here: {reason}; train on the CPU with "
+                          "trainer=cpu")
 
 
 def check_writable(key: str, folder: Path, *, make: bool) -> None:
@@ -163,6 +177,11 @@ def _train(cfg: DictConfig, run_dir: Path, hydra_cfg: DictConfig, folder_is_new:
 
     with starting_run(cfg, run_dir, hydra_cfg, list(hydra_cfg.overrides.task), folder_is_new=folder_is_new) as start:
         BUG_REPORT_DIR.append(run_dir)
+        if cfg.get("lr_find"):
+            from sweeplab.runs.lr_find import find_learning_rate  # noqa: PLC0415
+
+            say_lr_suggestion(find_learning_rate(cfg, run_dir, on_start=start), run_dir)
+            return None
         if cross_validates(cfg):
             from sweeplab.cv.crossval import cross_validate  # noqa: PLC0415
 
@@ -177,6 +196,17 @@ def _train(cfg: DictConfig, run_dir: Path, hydra_cfg: DictConfig, folder_is_new:
         print(f"run {status}: {error}", file=sys.stderr)
         sys.exit(EXIT_CODES[status])
     return score
+
+
+def say_lr_suggestion(suggestion: float | None, run_dir: Path) -> None:
+    from sweeplab.runs.folder import LR_FIND_PNG  # noqa: PLC0415
+
+    if suggestion is None:
+        print(f"lr_find: no suggestion: the loss did not fall steadily over the range (see {run_dir / LR_FIND_PNG}); "
+              "try another model, data.batch_size or optimizer")
+    else:
+        print(f"lr_find: suggested optimizer.lr={suggestion:.3g} (see {run_dir / LR_FIND_PNG}); train with the same "
+              f"overrides and optimizer.lr={suggestion:.3g}")
 
 
 @hydra.main(config_path=CONFIG_DIR, config_name=TRAIN_CONFIG, version_base="1.3")

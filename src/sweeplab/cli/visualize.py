@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from sweeplab.cli.common import command
+from sweeplab.cli.common import ArgumentParser, command
 from sweeplab.config.resolvers import register_resolvers
 from sweeplab.reports.run_records import require_run_config
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         prog="visualize.py",
         description="Write kernels.png (the first conv layer's filters), feature_maps.png (each conv layer's "
                     "outputs for one test image) and fixed_kernels.png (edge, blur and sharpen kernels on the "
@@ -27,7 +27,7 @@ def parser() -> argparse.ArgumentParser:
 
 @command
 def main(argv: Sequence[str] | None = None) -> None:
-    args = parser().parse_args(argv)
+    args = parser().parse_intermixed_args(argv)
     require_run_config(args.run_dir)  # a wrong path is refused before torch is imported (seconds)
     from sweeplab.reports.visualize import visualize_run  # noqa: PLC0415 (torch: after the arguments are checked)
 

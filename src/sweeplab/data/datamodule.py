@@ -136,6 +136,11 @@ class InMemoryDataModule(pl.LightningDataModule):
     def num_classes(self) -> int:
         return len(self.classes)
 
+    def preprocessing(self) -> dict:
+        """What a trained model needs to read new images as this data module fed it (saved in checkpoints)."""
+        return {"dataset": self.name, "classes": list(self.classes), "in_shape": list(self.in_shape),
+                "mean": self.mean.tolist(), "std": self.std.tolist()}
+
     def expected_shape(self) -> tuple[tuple[int, int, int], int] | None:
         """``(in_shape, num_classes)`` known before any data is read, so that the model can be
         built and checked first; None when only the data can tell (subclasses that know say)."""

@@ -7,16 +7,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from sweeplab.models.layers import (
-    conv_block,
-    global_avg_pool,
-    initialize,
-    make_activation,
-    make_dropout,
-    make_stem,
-    positive_ints,
-    scale_width,
-)
+from sweeplab.models.layers import (conv_block, global_avg_pool, initialize, make_activation, make_dropout, make_stem,
+                                    positive_ints, scale_width)
 
 
 class BasicBlock(nn.Module):
@@ -30,11 +22,8 @@ class BasicBlock(nn.Module):
             *conv_block(out_channels, out_channels, 3, padding=1, activation=None, norm=norm),
         )
         needs_projection = stride != 1 or in_channels != out_channels
-        self.shortcut = (
-            conv_block(in_channels, out_channels, 1, stride=stride, activation=None, norm=norm)
-            if needs_projection
-            else nn.Identity()
-        )
+        self.shortcut = (conv_block(in_channels, out_channels, 1, stride=stride, activation=None, norm=norm)
+                         if needs_projection else nn.Identity())
         self.activation = make_activation(activation)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -42,27 +31,17 @@ class BasicBlock(nn.Module):
 
 
 class ResNet(nn.Module):
-    """A stem, then one stage per entry of ``blocks`` (ResNet-18: [2, 2, 2, 2]) of that
-    many basic blocks, the width doubling and the map halving from stage to stage, then
-    global average pooling and a linear layer.
+    """A stem, then one stage per entry of ``blocks`` (ResNet-18: [2, 2, 2, 2]) of that many basic blocks, the width
+    doubling and the map halving from stage to stage, then global average pooling and a linear layer.
 
-    The stem is CIFAR-style (3x3 stride-1 conv, no max pool) for inputs under 64 px and
-    the ImageNet one (7x7 stride 2, max pool) otherwise. ``width_divisor`` divides the
-    base width 64. With the defaults the parameter count equals torchvision's resnet18.
+    The stem is CIFAR-style (3x3 stride-1 conv, no max pool) for inputs under 64 px and the ImageNet one (7x7 stride 2,
+    max pool) otherwise. ``width_divisor`` divides the base width 64. With the defaults the parameter count equals
+    torchvision's resnet18.
     """
 
-    def __init__(
-        self,
-        in_shape: tuple[int, int, int],
-        num_classes: int,
-        *,
-        blocks: Sequence[int] = (2, 2, 2, 2),
-        width_divisor: int = 1,
-        activation: str = "relu",
-        norm: str = "batch",
-        dropout: float = 0.0,
-        init: str = "default",
-    ) -> None:
+    def __init__(self, in_shape: tuple[int, int, int], num_classes: int, *, blocks: Sequence[int] = (2, 2, 2, 2),
+                 width_divisor: int = 1, activation: str = "relu", norm: str = "batch", dropout: float = 0.0,
+                 init: str = "default") -> None:
         super().__init__()
         width = scale_width(64, width_divisor)
         layers: list[nn.Module] = [make_stem(in_shape, width, activation=activation, norm=norm)]

@@ -11,11 +11,8 @@ from sweeplab.models.layers import initialize
 
 
 class SoftmaxRegression(nn.Module):
-    """Multinomial logistic regression.
-
-    ``forward`` returns the logits; the softmax lives in the cross-entropy loss.
-    ``init="xavier"`` uses the sigmoid gain (1), the natural choice for a linear model.
-    """
+    """Multinomial logistic regression; the softmax lives in the cross-entropy loss. ``init="xavier"`` uses the
+    sigmoid gain (1), the natural choice for a linear model."""
 
     def __init__(self, in_shape: tuple[int, int, int], num_classes: int, *, init: str = "default") -> None:
         super().__init__()

@@ -10,8 +10,8 @@ from torch import nn
 
 from sweeplab.models.layers import check_choice
 
-# Builders whose defaults do not fit this contract: the auxiliary heads make forward
-# return a tuple in training mode (and would get no gradient if it were dropped).
+# Builders whose defaults do not fit this contract: the auxiliary heads make forward return a tuple in training
+# mode (and would get no gradient if it were dropped).
 BUILDER_KWARGS: dict[str, dict[str, Any]] = {
     "googlenet": {"aux_logits": False, "init_weights": True},
     "inception_v3": {"aux_logits": False, "init_weights": True},
@@ -24,37 +24,26 @@ def classification_models() -> list[str]:
 
 
 def replace_first_conv(model: nn.Module, in_channels: int) -> None:
-    """Swap the first ``Conv2d`` of ``model`` for a fresh one reading ``in_channels`` channels
-    (kept as it is when it already does)."""
+    """Swap the first ``Conv2d`` of ``model`` for a fresh one reading ``in_channels`` channels (unless it does)."""
     for name, module in model.named_modules():
         if isinstance(module, nn.Conv2d):
             if module.in_channels == in_channels:
                 return
             parent_name, _, attribute = name.rpartition(".")
-            new = nn.Conv2d(
-                in_channels,
-                module.out_channels,
-                module.kernel_size,
-                stride=module.stride,
-                padding=module.padding,
-                dilation=module.dilation,
-                bias=module.bias is not None,
-                padding_mode=module.padding_mode,
-            )
+            new = nn.Conv2d(in_channels, module.out_channels, module.kernel_size, stride=module.stride,
+                            padding=module.padding, dilation=module.dilation, bias=module.bias is not None,
+                            padding_mode=module.padding_mode)
             setattr(model.get_submodule(parent_name), attribute, new)
             return
     raise ValueError(f"model.name: {type(model).__name__} has no Conv2d to adapt to {in_channels} channels")
 
 
 class TorchvisionModel(nn.Module):
-    """``torchvision.models.get_model(name, weights=None, num_classes=...)``.
+    """``torchvision.models.get_model(name, weights=None, num_classes=...)``, its first conv reading ``in_shape[0]``.
 
-    The first conv is replaced to accept ``in_shape[0]`` channels. The network is tried
-    on one zero image when built, so an architecture that cannot handle the input size
-    (a ViT's fixed patch grid, Inception v3 on 28x28) fails here with a ValueError
-    naming ``model.name`` rather than in the first training step. Many of these
-    downsample 32x, so small images reach the classifier as 1x1 maps; that works but
-    wastes most of the network.
+    Tried on one zero image when built, so an architecture that cannot handle the input size (a ViT's fixed patch
+    grid, Inception v3 on 28x28) fails here with a ValueError naming ``model.name``, not in the first training step.
+    Many downsample 32x, so small images reach the classifier as 1x1 maps: that works but wastes most of the network.
     """
 
     def __init__(self, in_shape: tuple[int, int, int], num_classes: int, *, name: str = "resnet18") -> None:

@@ -78,18 +78,11 @@ def node_arguments(key: str, node: DictConfig | Mapping[str, Any]) -> dict[str, 
     return {name: value for name, value in container.items() if name not in skipped}
 
 
-def construct(key: str, node: DictConfig | Mapping[str, Any], *args: Any, **extra: Any) -> Any:
-    """``TARGET(*args, **node arguments, **extra)``; what the target refuses is reported naming the key."""
-    target = node_target(key, node)
-    arguments = node_arguments(key, node)
-    return call_refusing_in_one_line(key, target, args, {**arguments, **extra}, blame=tuple(arguments))
+class factory:  # noqa: N801 (used like functools.partial)
+    """A config node as a callable that builds its target, or refuses in one line naming the key; like
+    ``functools.partial`` it has ``keywords``, and the target's signature."""
 
-
-class NodeFactory:
-    """A ``_partial_`` node (optimizer, scheduler, model) as a callable that builds, or refuses in one
-    line, when called; like ``functools.partial`` it has ``keywords`` and the target's signature."""
-
-    def __init__(self, key: str, node: DictConfig) -> None:
+    def __init__(self, key: str, node: DictConfig | Mapping[str, Any]) -> None:
         self.key, self.target, self.keywords = key, node_target(key, node), node_arguments(key, node)
         self.__name__ = getattr(self.target, "__name__", key)
 
@@ -98,21 +91,18 @@ class NodeFactory:
         return inspect.signature(self.target)
 
     def __call__(self, *args: Any, **extra: Any) -> Any:
-        return call_refusing_in_one_line(self.key, self.target, args, {**self.keywords, **extra}, blame=tuple(self.keywords))
+        kwargs = {**self.keywords, **extra}
+        try:
+            return self.target(*args, **kwargs)
+        except UserInputError:
+            raise
+        except Exception as error:  # noqa: BLE001 (whatever a class refuses from a config is the config's)
+            raise _refusal(self.key, self.target, args, kwargs, tuple(self.keywords), error) from None
 
 
-def factory(key: str, node: DictConfig) -> NodeFactory:
-    return NodeFactory(key, node)
-
-
-def call_refusing_in_one_line(key: str, target: Callable, args: Sequence[Any], kwargs: dict[str, Any],
-                              blame: Sequence[str]) -> Any:
-    try:
-        return target(*args, **kwargs)
-    except UserInputError:
-        raise
-    except Exception as error:  # noqa: BLE001 (whatever a class refuses from a config is the config's)
-        raise _refusal(key, target, args, kwargs, blame, error) from None
+def construct(key: str, node: DictConfig | Mapping[str, Any], *args: Any, **extra: Any) -> Any:
+    """``TARGET(*args, **node arguments, **extra)``; what the target refuses is reported naming the key."""
+    return factory(key, node)(*args, **extra)
 
 
 def _refusal(key: str, target: Callable, args, kwargs: dict[str, Any], blame: Sequence[str], error: Exception,
@@ -133,11 +123,8 @@ def _refusal(key: str, target: Callable, args, kwargs: dict[str, Any], blame: Se
         except Exception:  # noqa: BLE001, S112 (still refused: not this argument)
             continue
         return ConfigError(f"{key}.{argument}", kwargs[argument], f"{name} {doing} it: {reason}")
-    return UserInputError(f"{key}: {name} {doing} its arguments {kwargs_text(blame, kwargs)}: {reason}")
-
-
-def kwargs_text(names: Sequence[str], kwargs: Mapping[str, Any]) -> str:
-    return "(" + ", ".join(f"{n}={kwargs[n]!r}" for n in names if n in kwargs) + ")"
+    given = ", ".join(f"{n}={kwargs[n]!r}" for n in blame if n in kwargs)
+    return UserInputError(f"{key}: {name} {doing} its arguments ({given}): {reason}")
 
 
 def _defaults(target: Callable) -> set[str]:
@@ -203,13 +190,17 @@ def build_architecture(cfg: DictConfig, in_shape: tuple[int, int, int], num_clas
 
 
 def build_callbacks(cfg: DictConfig, run_dir: Path) -> list[Callback]:
-    """The configured callbacks; checkpoints always go to ``run_dir/checkpoints``."""
+    """The configured callbacks; checkpoints always go to ``run_dir/checkpoints``, and none for a smoke test
+    (``trainer.fast_dev_run``: its weights are worth nothing, and a big model's are hundreds of MB)."""
+    smoke_test = bool(cfg.trainer.get("fast_dev_run"))
     callbacks = []
     for name, spec in (cfg.get("callbacks") or {}).items():
         if spec is None:
             continue
         callback = construct(f"callbacks.{name}", spec)
         if isinstance(callback, ModelCheckpoint):
+            if smoke_test:
+                continue
             callback.dirpath = str(Path(run_dir) / CHECKPOINT_DIR)
         callbacks.append(callback)
     return callbacks
@@ -265,7 +256,7 @@ def check_buildable(cfg: DictConfig) -> None:
                   enable_progress_bar=False, enable_model_summary=False)
 
 
-def _dry_run_schedule(key: str, scheduler_factory: NodeFactory, optimizer: torch.optim.Optimizer) -> None:
+def _dry_run_schedule(key: str, scheduler_factory: factory, optimizer: torch.optim.Optimizer) -> None:
     """Build the schedule for a short run and step it a few times (its runtime arguments made up)."""
     runtime = runtime_scheduler_arguments(scheduler_factory, lambda: 10)
     scheduler = scheduler_factory(optimizer, **runtime)

@@ -23,16 +23,10 @@ from torch import nn
 from sweeplab.errors import ConfigError, UserInputError
 from sweeplab.runs.files import remove_stale_temporaries, write_bytes_atomic
 from sweeplab.runs.folder import LAST_CHECKPOINT, RunFolder
-from sweeplab.runs.hparams import flat_hparams
+from sweeplab.runs.hparams import RUN_SETTINGS, flat_hparams
 
 ALLOW_CHANGES_KEY = "resume_allow_changes"
-# where the run's files are, how it is shown or run, what it evaluates after training: not what it trains
-SAFE_TO_CHANGE = (
-    "resume", "ckpt_path", ALLOW_CHANGES_KEY, "evaluate_test", "finite_check_every", "early_stopping.patience",
-    "data.data_dir", "data.download", "data.on_device", "data.eval_batch_size", "model.compile", "model.channels_last",
-    "trainer.accelerator", "trainer.devices", "trainer.num_sanity_val_steps", "trainer.log_every_n_steps",
-    "trainer.limit_val_batches", "trainer.limit_test_batches", "trainer.deterministic", "cv.",
-)
+SAFE_TO_CHANGE = (*RUN_SETTINGS, ALLOW_CHANGES_KEY)  # where or how a run runs, not what it trains
 NEVER_CHANGED = ("model", "optimizer", "scheduler")  # another class: its stored state cannot be loaded
 MAX_EPOCHS = "trainer.max_epochs"
 

@@ -39,6 +39,8 @@ RUN_CONSTRAINTS: dict[str, list] = {
     "resume_allow_changes": [Boolean()],
     "ckpt_path": [NoneValue(), Satisfies(lambda v: Path(str(v)).is_file(), "an existing checkpoint file")],
     "progress_bar": [Options(("auto", True, False), "auto, true or false")],
+    "verbose": [Boolean()],
+    "lr_find": [Boolean()],
     "finite_check_every": [Interval(Integral, 1, None)],
     "early_stopping.monitor": [Options(PER_EPOCH)],
     "early_stopping.patience": [Interval(Integral, 1, None)],

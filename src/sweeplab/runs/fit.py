@@ -72,7 +72,7 @@ def fit(
     folder.path.mkdir(parents=True, exist_ok=True)
     if on_start is not None:
         on_start()
-    _write_model_summary(module, folder)
+    _write_model_summary(module, folder, show=bool(cfg.get("verbose", False)))
     evaluate_test = cfg.get("evaluate_test", True) if evaluate_test is None else evaluate_test
 
     status, error, test_metrics = COMPLETED, None, {}
@@ -123,10 +123,15 @@ def _evaluate_best(trainer: pl.Trainer, module: ClassifierModule, datamodule, te
     return {key: float(value) for key, value in (metrics[0] if metrics else {}).items()}
 
 
-def _write_model_summary(module: ClassifierModule, folder: RunFolder) -> None:
+def _write_model_summary(module: ClassifierModule, folder: RunFolder, show: bool) -> None:
     summary = str(ModelSummary(module, max_depth=-1))
     write_text_atomic(folder / MODEL_SUMMARY_FILE, summary + "\n")
-    log.info("model: %s, %s parameters\n%s", type(module.model).__name__, f"{module.num_params:,}", summary)
+    log.info("model: %s, %s parameters (layers: %s)%s", type(module.model).__name__, f"{module.num_params:,}",
+             folder / MODEL_SUMMARY_FILE, f"\n{summary}" if show else "")
+
+
+def _figure(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
 
 
 def _holds_completed_results(folder: RunFolder) -> bool:
@@ -179,6 +184,6 @@ def _finish(cfg, folder: RunFolder, trainer, module, datamodule, status, error, 
         else:
             log.warning("kept the completed %s: this %s attempt is recorded in the log only", folder.results, status)
         log_hparams(trainer.logger, results.hparams, {key: getattr(results, key) for key in HEADLINE}, status)
-    log.info("%s: %s", status, {key: getattr(results, key) for key in ("test_acc", "best_val_acc", "best_epoch",
-                                                                       "epochs_run", "duration_s")})
+    log.info("%s: test_acc %s, best_val_acc %s (epoch %s of %s), %.1f s", status, _figure(results.test_acc),
+             _figure(results.best_val_acc), results.best_epoch, results.epochs_run, results.duration_s)
     return results

@@ -22,6 +22,8 @@ BEST_CHECKPOINT = f"{CHECKPOINT_DIR}/best.ckpt"   # lowest validation loss
 LAST_CHECKPOINT = f"{CHECKPOINT_DIR}/last.ckpt"   # the latest epoch: what resume=true continues from
 CURVES_PNG, CONFUSION_PNG, MISCLASSIFIED_PNG = "curves.png", "confusion.png", "misclassified.png"
 KERNELS_PNG, FEATURE_MAPS_PNG, FIXED_KERNELS_PNG = "kernels.png", "feature_maps.png", "fixed_kernels.png"  # visualize.py
+LR_FIND_PNG = "lr_find.png"  # train.py lr_find=true
+MODEL_EXPORTS = {"onnx": "model.onnx", "torchscript": "model.pt"}  # predict.py --export
 # a cross-validation run: one run folder per fold below it, and its report
 CV_REPORT_JSON, CV_REPORT_MD, CV_FOLDS_CSV, CV_FOLDS_JSON, CV_PLOT_PNG = (
     "cv_report.json", "cv_report.md", "cv_folds.csv", "cv_folds.json", "cv_report.png")

@@ -8,6 +8,16 @@ from omegaconf import DictConfig, OmegaConf
 
 # groups whose values describe where things go or how they are shown, not the experiment
 NOT_HYPERPARAMETERS = ("paths", "logger", "callbacks", "hydra", "progress_bar")
+# flat keys (and prefixes) that say where or how a run runs, not what it trains: a resume may change them,
+# and TensorBoard's HParams tab leaves them out
+RUN_SETTINGS = (
+    "resume", "ckpt_path", "evaluate_test", "finite_check_every", "verbose", "lr_find", "early_stopping.patience",
+    "data.data_dir", "data.download", "data.on_device", "data.eval_batch_size", "model.compile", "model.channels_last",
+    "trainer.accelerator", "trainer.devices", "trainer.num_sanity_val_steps", "trainer.log_every_n_steps",
+    "trainer.limit_val_batches", "trainer.limit_test_batches", "trainer.deterministic", "cv.",
+)
+SHOWN_FIRST = ("model", "optimizer", "optimizer.lr", "optimizer.weight_decay", "data.batch_size", "model.dropout",
+               "scheduler", "trainer.max_epochs", "seed")  # what people vary most, first in the HParams tab
 
 
 def flat_hparams(cfg: DictConfig) -> dict[str, Any]:
@@ -38,17 +48,20 @@ def flat_hparams(cfg: DictConfig) -> dict[str, Any]:
 
 
 def log_hparams(logger: Any, hparams: dict[str, Any], metrics: dict[str, Any], status: str) -> None:
-    """Fill TensorBoard's HParams tab: the run's hyperparameters and status, and its final ``metrics``.
+    """Fill TensorBoard's HParams tab: the run's status and hyperparameters (the most varied first, no run
+    settings) and its final ``metrics`` as ``hp/NAME``, NaN where it has none (TensorBoard takes one run's
+    list of metrics for every run: each run logs the same names).
 
     ``logger`` is any Lightning logger; only a TensorBoard logger has an HParams tab.
-    Metrics without a value are left out; each is shown as ``hp/NAME``.
     """
     from lightning.pytorch.loggers import TensorBoardLogger  # noqa: PLC0415 (keeps this module light)
 
     if not isinstance(logger, TensorBoardLogger):
         return
-    plain = {key: (value if isinstance(value, (int, float, str, bool)) else str(value)) for key, value in hparams.items()}
-    plain["status"] = status
-    values = {f"hp/{key}": float(value) for key, value in metrics.items() if value is not None}
+    shown = [k for k in SHOWN_FIRST if k in hparams] + sorted(
+        k for k in hparams if k not in SHOWN_FIRST and not k.startswith(RUN_SETTINGS))
+    plain = {"status": status, **{k: hparams[k] if isinstance(hparams[k], (int, float, str, bool)) else str(hparams[k])
+                                  for k in shown}}
+    values = {f"hp/{key}": float("nan") if value is None else float(value) for key, value in metrics.items()}
     logger.log_hyperparams(plain, metrics=values)
     logger.finalize("success")

@@ -212,6 +212,9 @@ class ClassifierModule(pl.LightningModule):
         checkpoint["sweeplab_history"] = [dict(row) for row in self.history]
         checkpoint["sweeplab_rng"] = capture_rng_state()
         checkpoint["sweeplab_config_changes"] = list(self.config_changes)
+        datamodule = self._trainer.datamodule if self._trainer is not None else None
+        if datamodule is not None and hasattr(datamodule, "preprocessing"):
+            checkpoint["sweeplab_data"] = datamodule.preprocessing()  # classes, input shape, normalisation
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         """Resuming training restores the history and random state, and applies the allowed config
