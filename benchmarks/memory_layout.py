@@ -23,7 +23,7 @@ from machine import describe  # benchmarks/machine.py
 from sweeplab.config.compose import compose_train
 from sweeplab.config.resolvers import register_resolvers
 from sweeplab.runs.build import build_architecture
-from sweeplab.runs.files import write_text_atomic
+from sweeplab.files import write_text_atomic
 
 # (model, overrides, input shape): the zoo at the widths benchmarks/zoo.py trains
 MODELS = [

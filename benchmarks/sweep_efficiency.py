@@ -26,7 +26,7 @@ import optuna
 
 from machine import describe  # benchmarks/machine.py
 from sweeplab.config.resolvers import register_resolvers
-from sweeplab.runs.files import write_json_atomic, write_text_atomic
+from sweeplab.files import write_json_atomic, write_text_atomic
 from sweeplab.sweeps.plan import plan_sweep
 from sweeplab.sweeps.session import run_sweep
 from sweeplab.sweeps.settings import find_sweep_file, load_settings

@@ -42,7 +42,7 @@ from torch.utils.data import DataLoader, Subset
 from machine import describe  # benchmarks/machine.py
 from sweeplab.config.compose import compose_train
 from sweeplab.config.resolvers import register_resolvers
-from sweeplab.runs.files import write_text_atomic
+from sweeplab.files import write_text_atomic
 from sweeplab.runs.build import build_datamodule, build_module, build_trainer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -110,7 +110,8 @@ class PlainLoop:
 
     def __init__(self, cfg, datamodule, memory_format: torch.memory_format = torch.contiguous_format) -> None:
         self.model, self.optimizer = fresh_model(cfg, datamodule, memory_format)
-        self.images = datamodule.pool_images[datamodule.train_indices].contiguous(memory_format=memory_format)
+        self.images = datamodule.normalize(datamodule.pool_images[datamodule.train_indices]).contiguous(
+            memory_format=memory_format)
         self.labels = datamodule.pool_labels[datamodule.train_indices]
         self.batch = datamodule.batch_size
 
@@ -142,8 +143,7 @@ def mnist_tutorial_dataset(datamodule):
 
 def pil_tutorial_dataset(datamodule):
     """CIFAR-shaped images as PIL-decoded uint8 arrays, transformed per sample like CIFAR10 is."""
-    raw = (datamodule.pool_images * datamodule.std.view(1, -1, 1, 1) + datamodule.mean.view(1, -1, 1, 1))
-    raw = (raw.clamp(0, 1) * 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    raw = datamodule.pool_images.permute(0, 2, 3, 1).numpy()  # the uint8 pixels
     transform = tutorial_transform(datamodule)
 
     class PerSample(torch.utils.data.Dataset):

@@ -22,7 +22,7 @@ from pathlib import Path
 from machine import describe  # benchmarks/machine.py
 from sweeplab.config.compose import compose_train
 from sweeplab.config.resolvers import register_resolvers
-from sweeplab.runs.files import write_json_atomic, write_text_atomic
+from sweeplab.files import write_json_atomic, write_text_atomic
 from sweeplab.runs.fit import fit
 
 REPO = Path(__file__).resolve().parents[1]

@@ -20,7 +20,7 @@ from sweeplab.cv.folds import check_folds_fit_classes, stratified_folds
 from sweeplab.cv.objective import cv_objective
 from sweeplab.cv.paired import corrected_resampled_ttest, format_paired_comparison
 from sweeplab.errors import ConfigError, UserInputError
-from sweeplab.runs.files import write_json_atomic
+from sweeplab.files import write_json_atomic
 
 POOL = 256  # FAKE_FAST's data.num_samples
 # noise makes fake data hard enough that folds score differently (not all 1.0)

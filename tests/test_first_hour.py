@@ -4,7 +4,6 @@ defaults that learn, early warnings, predictions on their own images, the learni
 from __future__ import annotations
 
 import fcntl
-import json
 import logging
 import os
 import pty

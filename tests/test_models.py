@@ -136,9 +136,12 @@ def test_vgg11_on_mnist_skips_the_last_pool():
     convs = (3 * 3 * 1 + 1) * 64 + (3 * 3 * 64 + 1) * 128 + (3 * 3 * 128 + 1) * 256 + (3 * 3 * 256 + 1) * 256
     convs += (3 * 3 * 256 + 1) * 512 + 3 * (3 * 3 * 512 + 1) * 512
     fcs = (512 * 1 * 1 + 1) * 4096 + (4096 + 1) * 4096 + (4096 + 1) * 10
-    model = build("vgg")
-    assert flat_features(model.features, (1, 28, 28)) == 512
-    assert count(model) == convs + fcs
+    paper = build("vgg", norm="none")
+    assert flat_features(paper.features, (1, 28, 28)) == 512
+    assert count(paper) == convs + fcs
+    # Batch norm (the default) drops each conv's bias and adds a scale and a shift per channel.
+    channels = 64 + 128 + 256 + 256 + 4 * 512
+    assert count(build("vgg")) == convs + fcs - channels + 2 * channels
 
 
 def test_alexnet_on_mnist_parameter_count():

@@ -17,7 +17,7 @@ import torch
 
 from conftest import FAKE_FAST, REPO, run_cli
 from sweeplab.runs.checkpoints import AtomicCheckpointIO
-from sweeplab.runs.files import write_bytes_atomic
+from sweeplab.files import write_bytes_atomic
 
 BIG_MLP = FAKE_FAST + ["model=mlp", "model.hidden=[1500,1500]", "logger=csv", "~callbacks.run_plots"]
 

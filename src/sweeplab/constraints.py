@@ -1,18 +1,8 @@
 """What a parameter may be, said once: each check also writes the words of its error message.
 
-Modelled on scikit-learn's ``_parameter_constraints``: a parameter maps to a list of
-constraints and is valid when it satisfies any of them. The message of a refused
-value is derived from the same objects (``"must be null or an integer >= 8"``), so a
-rule and its explanation can never drift apart.
-
-Constraints come from two places:
-
-* a class's own ``parameter_constraints`` mapping (the data modules),
-  kept next to the code that uses the value;
-* the type hints of any callable a config instantiates (``int``, ``float``, ``bool``,
-  ``str``, ``None``, ``Literal[...]`` and unions of them): :func:`signature_constraints`.
-
-This module is plain Python: models and data modules use it without knowing of Hydra.
+As scikit-learn's ``_parameter_constraints``: a value is valid when it satisfies any of its
+constraints, and the refusal is worded from the same objects, so rule and message never drift
+apart. Constraints come from a class's ``parameter_constraints`` or from type hints. Plain Python, no Hydra.
 """
 
 from __future__ import annotations
@@ -34,7 +24,6 @@ def is_number(value: Any) -> bool:
 
 
 def is_int(value: Any) -> bool:
-    """An integer that is not a bool."""
     return isinstance(value, Integral) and not isinstance(value, bool)
 
 
@@ -56,7 +45,7 @@ class Constraint:
 
 class Interval(Constraint):
     """A number (``kind=Real``) or integer (``Integral``) from ``left`` to ``right`` (None: unbounded);
-    ``closed`` names the ends that belong to it: ``both``, ``left``, ``right`` or ``neither``."""
+    ``closed``: the ends that belong to it (``both``, ``left``, ``right``, ``neither``)."""
 
     def __init__(self, kind: type, left: float | None, right: float | None, closed: str = "both") -> None:
         with_left, with_right = closed in ("both", "left"), closed in ("both", "right")
@@ -130,15 +119,12 @@ def check_params(params: Mapping[str, Any], constraints: Mapping[str, Constraint
             check_value(f"{prefix}{name}", params[name], rule)
 
 
-# --- constraints read off type hints -----------------------------------------------------------
-
 _SIMPLE = {int: Constraint(is_int, "an integer"), float: Constraint(is_number, "a number"), bool: Boolean(),
            str: Constraint(lambda v: isinstance(v, str), "a string")}
 
 
 def constraints_of_type(hint: Any) -> list[Constraint] | None:
-    """Constraints for a type hint, or None when the hint admits values no simple check describes
-    (tensors, callables, nested containers...): such a parameter is left to its own code."""
+    """Constraints for a type hint, or None when no simple check describes it (left to its own code)."""
     if hint is type(None) or hint is None:
         return [NoneValue()]
     if hint in _SIMPLE:
@@ -147,13 +133,8 @@ def constraints_of_type(hint: Any) -> list[Constraint] | None:
     if origin is typing.Literal:
         return [Options(typing.get_args(hint))]
     if origin in (typing.Union, types.UnionType):
-        merged: list[Constraint] = []
-        for member in typing.get_args(hint):
-            part = constraints_of_type(member)
-            if part is None:
-                return None
-            merged += part
-        return merged
+        parts = [constraints_of_type(member) for member in typing.get_args(hint)]
+        return None if any(part is None for part in parts) else [c for part in parts for c in part]
     return None
 
 
@@ -165,11 +146,7 @@ def _hints(function: Callable) -> dict[str, Any]:
 
 
 def signature_constraints(target: Callable) -> dict[str, list[Constraint]]:
-    """Constraints for each parameter of ``target`` (a class or function) read off its type hints.
-
-    For a class, the ``__init__`` hints of its bases count too (a subclass passing
-    ``**kwargs`` on), the subclass's own winning.
-    """
+    """Constraints per parameter of ``target`` from its type hints; a class's bases' ``__init__`` count too."""
     functions = [klass.__init__ for klass in reversed(target.__mro__) if klass is not object] \
         if inspect.isclass(target) else [target]
     found = {}
@@ -182,10 +159,7 @@ def signature_constraints(target: Callable) -> dict[str, list[Constraint]]:
 
 
 def accepted_arguments(target: Callable) -> set[str] | None:
-    """The keyword arguments ``target`` takes, or None when it takes any (``**kwargs`` to the end).
-
-    A class whose ``__init__`` passes ``**kwargs`` to its base also takes the base's arguments.
-    """
+    """The keyword arguments ``target`` takes (a base's too, through ``**kwargs``), or None when it takes any."""
     classes = [k for k in target.__mro__ if k is not object] if inspect.isclass(target) else [target]
     names: set[str] = set()
     for klass in classes:

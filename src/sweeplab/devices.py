@@ -1,9 +1,5 @@
-"""Whether an accelerator is there, found without importing torch or Lightning (a second, not ten).
-
-Lightning finds out only after it is imported, and says so over several lines; a
-command refuses a missing accelerator before that, in one line that says what this
-machine has instead.
-"""
+"""Whether an accelerator is there, found without importing torch or Lightning (a second, not ten), so a
+command refuses a missing one in one line saying what the machine has, not Lightning's several lines later."""
 
 from __future__ import annotations
 

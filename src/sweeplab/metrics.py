@@ -1,10 +1,5 @@
-"""Every metric sweeplab logs or records, and which way is better: the one place that knows.
-
-The training loop logs ``{stage}_{loss,acc}`` per epoch (``train``, ``val``) and once
-for the test set; ``results.json`` adds summaries of a run (``best_val_acc``...).
-Sweeps, tables, cross-validation and the multirun summary all read the direction
-of a metric here instead of guessing it from its name.
-"""
+"""Every metric sweeplab logs or records, and which way is better: the one place that knows
+(sweeps, tables and cross-validation read the direction here instead of guessing it from a name)."""
 
 from __future__ import annotations
 
@@ -32,10 +27,8 @@ VAL_ACC_AT_BEST_EPOCH = Metric("val_acc_at_best_epoch", True)
 BEST_EPOCH, EPOCHS_RUN = Metric("best_epoch", False), Metric("epochs_run", False)
 DURATION_S, NUM_PARAMS = Metric("duration_s", False), Metric("num_params", False)
 
-METRICS: dict[str, Metric] = {m.name: m for m in (
-    TRAIN_LOSS, TRAIN_ACC, VAL_LOSS, VAL_ACC, TEST_LOSS, TEST_ACC, BEST_VAL_ACC, BEST_VAL_LOSS,
-    VAL_ACC_AT_BEST_EPOCH, BEST_EPOCH, EPOCHS_RUN, DURATION_S, NUM_PARAMS,
-)}
+METRICS: dict[str, Metric] = {m.name: m for m in (TRAIN_LOSS, TRAIN_ACC, VAL_LOSS, VAL_ACC, TEST_LOSS, TEST_ACC,
+                              BEST_VAL_ACC, BEST_VAL_LOSS, VAL_ACC_AT_BEST_EPOCH, BEST_EPOCH, EPOCHS_RUN, DURATION_S, NUM_PARAMS)}
 PER_EPOCH = tuple(name for name, metric in METRICS.items() if metric.per_epoch)
 # what a run's results.json reports, in the order tables show them
 RESULT_METRICS = tuple(name for name, metric in METRICS.items() if not metric.per_epoch)
@@ -52,5 +45,4 @@ def metric(name: str) -> Metric:
 
 
 def is_better(name: str, a: float, b: float) -> bool:
-    """Whether value ``a`` of metric ``name`` is better than ``b``."""
     return a > b if metric(name).higher_is_better else a < b

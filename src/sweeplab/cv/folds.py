@@ -12,7 +12,7 @@ from sklearn.model_selection import StratifiedKFold
 
 from sweeplab.constraints import Boolean, Interval, Options, check_params
 from sweeplab.errors import ConfigError
-from sweeplab.runs.files import write_json_atomic
+from sweeplab.files import write_json_atomic
 
 # what cv.* may be whatever the data (the folds must also fit the smallest class: check_folds_fit_classes)
 CV_CONSTRAINTS = {

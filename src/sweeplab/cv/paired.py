@@ -28,7 +28,7 @@ from scipy import stats as scipy_stats
 from sweeplab.cv.stats import CONFIDENCE, nadeau_bengio_factor, t_quantile
 from sweeplab.errors import ConfigError, UserInputError
 from sweeplab.metrics import VAL_ACC, VAL_LOSS
-from sweeplab.runs.files import read_json
+from sweeplab.files import read_json
 from sweeplab.runs.folder import CV_FOLDS_JSON, CV_REPORT_JSON
 
 PAIRED_METRICS = {m.name: m for m in (VAL_ACC, VAL_LOSS)}  # what each fold of a CV run scored

@@ -13,7 +13,7 @@ from sweeplab.cv.folds import Fold
 from sweeplab.cv.plots import write_cv_plot
 from sweeplab.cv.stats import describe
 from sweeplab.reports.table_render import markdown_table
-from sweeplab.runs.files import write_json_atomic, write_text_atomic
+from sweeplab.files import write_json_atomic, write_text_atomic
 from sweeplab.runs.folder import CV_FOLDS_CSV, CV_PLOT_PNG, CV_REPORT_JSON, CV_REPORT_MD
 from sweeplab.runs.results import COMPLETED, RunResults
 CSV_COLUMNS = ("index", "repeat", "fold", "split_seed", "train_size", "val_size", "best_epoch", "epochs_run",

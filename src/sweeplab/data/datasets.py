@@ -27,7 +27,7 @@ class TorchvisionDataModule(InMemoryDataModule):
     class_count = 10
 
     def expected_shape(self) -> tuple[tuple[int, int, int], int]:
-        return self._resized(self.image_shape), self.class_count
+        return self._resized_shape(self.image_shape), self.class_count
 
     def _dataset(self, train: bool, download: bool):
         return self.dataset_cls(str(self.data_dir), train=train, download=download)
@@ -173,7 +173,7 @@ class FakeDataModule(InMemoryDataModule):
         self.noise, self.generator_seed = float(noise), int(generator_seed)
 
     def expected_shape(self) -> tuple[tuple[int, int, int], int]:
-        return self._resized((self.channels, self.size, self.size)), self.num_class_templates
+        return self._resized_shape((self.channels, self.size, self.size)), self.num_class_templates
 
     def load(self) -> RawSplits:
         generator = torch.Generator().manual_seed(self.generator_seed)

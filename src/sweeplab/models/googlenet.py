@@ -50,7 +50,7 @@ class GoogLeNet(nn.Module):
     """
 
     def __init__(self, in_shape: tuple[int, int, int], num_classes: int, *, width_divisor: int = 1,
-                 activation: str = "relu", norm: str = "none", dropout: float = 0.4, init: str = "default") -> None:
+                 activation: str = "relu", norm: str = "batch", dropout: float = 0.4, init: str = "default") -> None:
         super().__init__()
 
         def w(width: int) -> int:

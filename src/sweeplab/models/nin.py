@@ -31,7 +31,7 @@ class NiN(nn.Module):
     """
 
     def __init__(self, in_shape: tuple[int, int, int], num_classes: int, *, width_divisor: int = 1,
-                 activation: str = "relu", norm: str = "none", dropout: float = 0.5, init: str = "default") -> None:
+                 activation: str = "relu", norm: str = "batch", dropout: float = 0.5, init: str = "default") -> None:
         super().__init__()
         c1, c2, c3 = (scale_width(width, width_divisor) for width in (96, 256, 384))
         kernel, stride, padding = first_conv_geometry(in_shape)

@@ -35,8 +35,8 @@ class VGG(nn.Module):
     """
 
     def __init__(self, in_shape: tuple[int, int, int], num_classes: int, *, conv_arch: Sequence[Sequence[int]] = VGG11,
-                 fc_width: int = 4096, width_divisor: int = 1, activation: str = "relu", norm: str = "none",
-                 dropout: float = 0.5, init: str = "default") -> None:
+                 fc_width: int = 4096, width_divisor: int = 1, activation: str = "relu", norm: str = "batch",
+                 dropout: float = 0.2, init: str = "default") -> None:
         super().__init__()
         layers: list[nn.Module] = []
         width = in_shape[0]

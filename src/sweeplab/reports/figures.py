@@ -14,7 +14,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from sweeplab.runs.files import write_bytes_atomic
+from sweeplab.files import write_bytes_atomic
 
 DPI = 100
 
@@ -44,7 +44,7 @@ def png_bytes(rgb: np.ndarray) -> bytes:
 def save_png(figure_or_rgb: Figure | np.ndarray, path: str | Path) -> Path:
     """Write a figure (or an already rendered image) as a PNG; a kill never leaves half a file.
 
-    Written with :func:`sweeplab.runs.files.write_bytes_atomic` (temporary file, then rename).
+    Written with :func:`sweeplab.files.write_bytes_atomic` (temporary file, then rename).
     """
     rgb = render_rgb(figure_or_rgb) if isinstance(figure_or_rgb, Figure) else figure_or_rgb
     return write_bytes_atomic(path, png_bytes(rgb))

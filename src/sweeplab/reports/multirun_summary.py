@@ -21,7 +21,7 @@ from sweeplab.metrics import metric
 from sweeplab.reports.run_records import load_runs
 from sweeplab.reports.runs_table import RunsTable, build_table
 from sweeplab.reports.table_render import render_csv, render_markdown
-from sweeplab.runs.files import write_text_atomic
+from sweeplab.files import write_text_atomic
 
 log = logging.getLogger(__name__)
 

@@ -56,7 +56,8 @@ def visualize_run(
     if not 0 <= image_index < test_size:
         raise ConfigError("--image", image_index, f"an index into the {test_size} test images, 0 to {test_size - 1}")
     out_dir = Path(out_dir) if out_dir is not None else restored.run_dir
-    image, label = datamodule.test_images[image_index].float().cpu(), int(datamodule.test_labels[image_index])
+    image = datamodule.normalize(datamodule.test_images[image_index:image_index + 1])[0].cpu()
+    label = int(datamodule.test_labels[image_index])
     with torch.no_grad():
         predicted = int(model(image.unsqueeze(0)).argmax(dim=1))
     classes = datamodule.classes

@@ -21,7 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from sweeplab.errors import ConfigError, UserInputError
-from sweeplab.runs.files import remove_stale_temporaries, write_bytes_atomic
+from sweeplab.files import remove_stale_temporaries, write_bytes_atomic
 from sweeplab.runs.folder import LAST_CHECKPOINT, RunFolder
 from sweeplab.runs.hparams import RUN_SETTINGS, flat_hparams
 

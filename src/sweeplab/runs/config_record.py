@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 from omegaconf import DictConfig, OmegaConf
 
-from sweeplab.runs.files import write_text_atomic
+from sweeplab.files import write_text_atomic
 from sweeplab.runs.folder import RunFolder
 
 

@@ -18,7 +18,7 @@ from sweeplab.errors import TrainingDiverged, UserInputError
 from sweeplab.metrics import HEADLINE, VAL_ACC, VAL_LOSS
 from sweeplab.runs.build import build_datamodule, build_module, build_trainer
 from sweeplab.runs.checkpoints import Resume, check_checkpoint_fits, check_resume, epochs_trained
-from sweeplab.runs.files import write_text_atomic
+from sweeplab.files import write_text_atomic
 from sweeplab.runs.folder import MODEL_SUMMARY_FILE, RunFolder
 from sweeplab.runs.hparams import flat_hparams, log_hparams
 from sweeplab.runs.provenance import git_commit

@@ -19,7 +19,7 @@ from lightning.pytorch.tuner import Tuner
 from omegaconf import DictConfig
 
 from sweeplab.runs.build import build_datamodule, build_module, build_trainer
-from sweeplab.runs.files import write_bytes_atomic
+from sweeplab.files import write_bytes_atomic
 from sweeplab.runs.folder import LR_FIND_PNG
 
 log = logging.getLogger(__name__)

@@ -16,7 +16,7 @@ from typing import Any
 from sweeplab.constraints import is_number
 from sweeplab.errors import UserInputError
 from sweeplab.metrics import VAL_LOSS
-from sweeplab.runs.files import write_json_atomic
+from sweeplab.files import write_json_atomic
 
 COMPLETED, DIVERGED, FAILED, INTERRUPTED, PRUNED = "completed", "diverged", "failed", "interrupted", "pruned"
 STATUSES = (COMPLETED, DIVERGED, FAILED, INTERRUPTED, PRUNED)

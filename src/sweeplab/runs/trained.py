@@ -9,6 +9,7 @@ or TorchScript for use without sweeplab.
 
 from __future__ import annotations
 
+import importlib.util
 import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -136,10 +137,8 @@ class TrainedModel:
                 warnings.simplefilter("ignore", FutureWarning)  # torch.jit is deprecated, TorchScript still read
                 torch.jit.save(torch.jit.trace(module, example), str(path))
             return path
-        try:
-            import onnxscript  # noqa: F401, PLC0415 (torch's ONNX exporter needs it)
-        except ImportError:
-            raise UserInputError("--export onnx needs the onnx extra: pip install 'sweeplab[onnx]'") from None
+        if importlib.util.find_spec("onnxscript") is None:  # torch's ONNX exporter needs it
+            raise UserInputError("--export onnx needs the onnx extra: pip install 'sweeplab[onnx]'")
         torch.onnx.export(module, (example,), str(path), input_names=["images"], output_names=["logits"],
                           dynamic_shapes={"images": {0: torch.export.Dim("batch")}}, verbose=False)
         return path

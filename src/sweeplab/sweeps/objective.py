@@ -22,7 +22,7 @@ from sweeplab.cv.objective import cv_objective
 from sweeplab.errors import UserInputError
 from sweeplab.metrics import HEADLINE
 from sweeplab.runs.config_record import record_run_config
-from sweeplab.runs.files import write_text_atomic
+from sweeplab.files import write_text_atomic
 from sweeplab.runs.fit import fit
 from sweeplab.runs.folder import RunFolder
 from sweeplab.runs.results import COMPLETED, FAILED, INTERRUPTED, PRUNED, RunResults

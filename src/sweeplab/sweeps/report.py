@@ -25,7 +25,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from sweeplab.reports.figures import save_png
 from sweeplab.reports.table_render import cell_text
-from sweeplab.runs.files import write_text_atomic
+from sweeplab.files import write_text_atomic
 from sweeplab.sweeps.objective import is_surplus
 from sweeplab.sweeps.plan import SweepPlan
 from sweeplab.sweeps.study import printable_url

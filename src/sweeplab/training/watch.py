@@ -37,8 +37,12 @@ class TrainingWatch(Callback):
     @staticmethod
     def step_seconds(trainer: pl.Trainer, pl_module: pl.LightningModule) -> float:
         """A training step's time, estimated as three forward passes (the backward costs about two) of
-        one batch in eval mode, so that batch norm statistics and dropout draws are left as they were."""
+        one batch in eval mode, so that batch norm statistics, dropout and augmentation draws are left as
+        they were (a resumed run must draw the same random numbers as an uninterrupted one)."""
         images, _ = next(iter(trainer.train_dataloader))
+        normalize = getattr(trainer.datamodule, "normalize", None)
+        if normalize is not None:  # the datamodule's own standardization, without its augmentation
+            images = normalize(images)
         was_training = pl_module.training
         pl_module.eval()
         with torch.no_grad():

@@ -1,0 +1,173 @@
+"""Any folder of images in the layout ``torchvision.datasets.ImageFolder`` reads: ``data=folder``.
+
+``ROOT/train/CLASS/*.png`` (also jpg, jpeg, bmp, webp), ``ROOT/test/CLASS/*`` and, when
+present, ``ROOT/val/CLASS/*`` (used instead of a random validation split). Class
+names are the folder names, in the same order in every split. The images are decoded
+once, in parallel, into a uint8 tensor cached under ``cache_dir`` by a fingerprint of
+the file list (names, sizes, modification times) and the conversion asked for, so the
+next run with the same folder starts without decoding.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+from concurrent.futures import ThreadPoolExecutor
+from numbers import Integral
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from sweeplab.constraints import Interval, NoneValue, Options
+from sweeplab.data.datamodule import InMemoryDataModule, RawSplits
+from sweeplab.errors import DataDamagedError, DataNotFoundError
+from sweeplab.files import write_bytes_atomic
+
+SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
+SPLITS = ("train", "val", "test")
+MODES = {1: "L", 3: "RGB"}
+GRAY_MODES = ("1", "L", "LA", "I", "I;16", "F")
+
+
+class FolderDataModule(InMemoryDataModule):
+    """Your own images, one folder per class (see the module docstring).
+
+    Args:
+        size: resize every image to ``size`` x ``size`` (needed when the images differ in size).
+        channels: 1 (grayscale) or 3 (RGB); None: the images' own (needed when they differ).
+        cache_dir: where the decoded tensors are kept.
+        workers: decoding threads (None: one per CPU).
+    """
+
+    name = "folder"
+    parameter_constraints = {
+        **InMemoryDataModule.parameter_constraints,
+        "size": [NoneValue(), Interval(Integral, 4, None)],
+        "channels": [NoneValue(), Options((1, 3))],
+        "workers": [NoneValue(), Interval(Integral, 1, None)],
+    }
+
+    def __init__(self, size: int | None = None, channels: int | None = None, cache_dir: str | Path = "outputs/cache",
+                 workers: int | None = None, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.size, self.channels = size, channels
+        self.cache_dir, self.workers = Path(cache_dir), workers or os.cpu_count() or 1
+        self.fixed_val_split: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    def files(self) -> dict[str, list[tuple[Path, int]]]:
+        """Every split's image files with their class index; refuses missing and empty class folders."""
+        root = self.data_dir
+        if not (root / "train").is_dir() or not (root / "test").is_dir():
+            raise DataNotFoundError(f"data.data_dir={str(root)!r} must hold train/CLASS/* and test/CLASS/* image "
+                                    "folders (and optionally val/CLASS/*), as torchvision's ImageFolder reads them")
+        classes = sorted(p.name for p in (root / "train").iterdir() if p.is_dir())
+        if len(classes) < 2:
+            raise DataNotFoundError(f"{root / 'train'} must hold a folder per class, at least two; found {classes}")
+        found = {}
+        for split in SPLITS:
+            if not (root / split).is_dir():
+                continue
+            split_classes = sorted(p.name for p in (root / split).iterdir() if p.is_dir())
+            if split_classes != classes:
+                missing = sorted(set(classes) - set(split_classes)) or sorted(set(split_classes) - set(classes))
+                raise DataNotFoundError(f"{root / split} must have the same class folders as {root / 'train'}: "
+                                        f"{', '.join(missing)} differ")
+            found[split] = []
+            for label, name in enumerate(classes):
+                images = sorted(p for p in (root / split / name).iterdir() if p.suffix.lower() in SUFFIXES)
+                if not images:
+                    raise DataNotFoundError(f"{root / split / name} holds no image ({', '.join(SUFFIXES)})")
+                found[split] += [(path, label) for path in images]
+        self.classes = classes
+        return found
+
+    def prepare_data(self) -> None:
+        self.files()
+
+    def expected_shape(self) -> None:
+        return None  # only the images can tell
+
+    def fingerprint(self, files: dict[str, list[tuple[Path, int]]]) -> str:
+        digest = hashlib.sha256(f"{self.size}:{self.channels}".encode())
+        for split, items in files.items():
+            for path, label in items:
+                stat = path.stat()
+                digest.update(f"{split}/{path.relative_to(self.data_dir)}:{label}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+        return digest.hexdigest()[:16]
+
+    def load(self) -> RawSplits:
+        files = self.files()
+        cache = self.cache_dir / f"folder-{self.fingerprint(files)}.pt"
+        if cache.is_file():
+            decoded = torch.load(cache, weights_only=True)
+        else:
+            decoded = {split: self._decode(items, split) for split, items in files.items()}
+            buffer = io.BytesIO()
+            torch.save(decoded, buffer)
+            write_bytes_atomic(cache, buffer.getvalue())
+        train_images, train_labels = decoded["train"]
+        if "val" in decoded:  # the folder's own validation split: the pool is train + val
+            val_images, val_labels = decoded["val"]
+            n_train, n_val = len(train_labels), len(val_labels)
+            self.fixed_val_split = (torch.arange(n_train), torch.arange(n_train, n_train + n_val))
+            train_images, train_labels = torch.cat([train_images, val_images]), torch.cat([train_labels, val_labels])
+        test_images, test_labels = decoded["test"]
+        return RawSplits(train_images, train_labels, test_images, test_labels, list(self.classes))
+
+    def holdout_split(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.fixed_val_split if self.fixed_val_split is not None else super().holdout_split()
+
+    def _decode(self, items: list[tuple[Path, int]], split: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """The split's images as one (N, C, H, W) uint8 tensor, decoded in parallel threads."""
+        paths = [path for path, _ in items]
+        with ThreadPoolExecutor(self.workers) as pool:
+            channels, size = self.channels, (self.size, self.size) if self.size else None
+            if channels is None or size is None:  # read off the images' headers: they must agree
+                headers = list(pool.map(_header, paths))
+                channels = channels or self._agreed("channels", paths, [h[0] for h in headers])
+                size = size or self._agreed("size", paths, [h[1] for h in headers])
+            arrays = list(tqdm(pool.map(lambda path: _pixels(path, channels, size), paths), total=len(paths),
+                               desc=f"decoding {split} images", unit="img", leave=False, mininterval=1))
+        images = torch.from_numpy(np.stack(arrays))
+        images = images.unsqueeze(1) if channels == 1 else images.permute(0, 3, 1, 2)
+        return images.contiguous(), torch.tensor([label for _, label in items])
+
+    def _agreed(self, what: str, paths: list[Path], values: list) -> object:
+        """The value every image has; else an error naming two that differ and the key that converts them."""
+        first = values[0]
+        for path, value in zip(paths, values):
+            if value != first:
+                raise DataDamagedError(f"the images of {self.data_dir} differ in {what} ({paths[0]}: {first}, {path}: "
+                                       f"{value}); set data.{what} to convert them all")
+        return first
+
+
+def _open(path: Path):
+    from PIL import Image  # noqa: PLC0415
+
+    try:
+        return Image.open(path)
+    except Exception as error:  # noqa: BLE001 (not an image at all, an unknown format)
+        raise DataDamagedError(f"{path} cannot be read as an image: {' '.join(str(error).split())[:200]}") from None
+
+
+def _header(path: Path) -> tuple[int, tuple[int, int]]:
+    """(channels, (width, height)) from the file's header: nothing is decoded."""
+    with _open(path) as image:
+        return (1 if image.mode in GRAY_MODES else 3), image.size
+
+
+def _pixels(path: Path, channels: int, size: tuple[int, int]) -> np.ndarray:
+    from PIL import Image  # noqa: PLC0415
+
+    with _open(path) as image:
+        try:
+            image = image.convert(MODES[channels])
+            if image.size != tuple(size):
+                image = image.resize(tuple(size), Image.BILINEAR)
+            return np.asarray(image, dtype=np.uint8)
+        except Exception as error:  # noqa: BLE001 (a truncated file: the header read, the pixels do not)
+            raise DataDamagedError(f"{path} cannot be decoded: {' '.join(str(error).split())[:200]}") from None
