@@ -227,6 +227,7 @@ def test_a_study_ends_with_n_trials_finished_each_a_run_folder(study):
         assert (trial_dir / ".hydra" / "config.yaml").is_file()
         events = b"".join(path.read_bytes() for path in trial_dir.glob("events.out.tfevents.*"))
         assert b"_hparams_/session_start_info" in events and b"hp/best_val_acc" in events
+        assert results["status"].encode() in events and b"failed" not in events  # HParams' status column
         for row in results["history"]:  # each epoch reported its val_acc to the pruner (step = epoch - 1)
             assert trial.intermediate_values[row["epoch"] - 1] == pytest.approx(row["val_acc"])
         if trial.state == TrialState.COMPLETE:

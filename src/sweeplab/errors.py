@@ -28,5 +28,12 @@ class DataDamagedError(UserInputError):
     """A dataset's files are there but cannot be read (truncated, another format, labels out of range)."""
 
 
+class RunStopped(Exception):
+    """Raised by a callback that ends a run on purpose (a sweep's pruner): ``fit`` records the run with
+    :attr:`status` and this message, as no failure, and raises it on to its caller."""
+
+    status = "stopped"
+
+
 class TrainingDiverged(RuntimeError):
     """The training loss became NaN or infinite."""

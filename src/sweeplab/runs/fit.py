@@ -14,7 +14,7 @@ from lightning.pytorch.utilities.model_summary import ModelSummary
 from omegaconf import DictConfig
 
 from sweeplab.data.datamodule import InMemoryDataModule
-from sweeplab.errors import TrainingDiverged, UserInputError
+from sweeplab.errors import RunStopped, TrainingDiverged, UserInputError
 from sweeplab.metrics import HEADLINE, VAL_ACC, VAL_LOSS
 from sweeplab.runs.build import build_datamodule, build_module, build_trainer
 from sweeplab.runs.checkpoints import Resume, check_checkpoint_fits, check_resume, epochs_trained
@@ -85,6 +85,9 @@ def fit(
     except TrainingDiverged as diverged:
         status, error = DIVERGED, str(diverged)
         log.error("run diverged: %s", diverged)
+    except RunStopped as stop:
+        _finish(cfg, folder, trainer, module, datamodule, stop.status, str(stop), test_metrics, started)
+        raise
     except BaseException as failure:
         status = INTERRUPTED if isinstance(failure, (KeyboardInterrupt, SystemExit)) else FAILED
         error = f"{type(failure).__name__}: {failure}"

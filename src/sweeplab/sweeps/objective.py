@@ -105,10 +105,9 @@ class TrialObjective:
         pruning = EpochPruningCallback(trial, monitor=metric)
         try:
             results = fit(cfg, trial_dir, callbacks=[pruning])
-        except optuna.TrialPruned:
-            reason = _record_pruned(trial_dir, self.settings.pruner["name"], _epochs_reported(trial))
+        except optuna.TrialPruned:  # fit recorded the run as pruned
             trial.set_user_attr("status", PRUNED)
-            raise optuna.TrialPruned(reason) from None
+            raise
         _keep_results(trial, results)
         if results.status != COMPLETED:
             raise TrialFailed(f"run {results.status}: {results.error}")
@@ -142,11 +141,6 @@ def _frozen(trial: optuna.Trial) -> optuna.trial.FrozenTrial:
     return next(t for t in trial.study.get_trials(deepcopy=False) if t.number == trial.number)
 
 
-def _epochs_reported(trial: optuna.Trial) -> int:
-    """How many epochs reported to the pruner (steps are 0-based epochs)."""
-    return max(_frozen(trial).intermediate_values, default=-1) + 1
-
-
 def _record_interruption(trial: optuna.Trial, stop: BaseException) -> None:
     """Queue the interrupted trial to run again when the sweep resumes, and say why it stopped.
 
@@ -160,18 +154,6 @@ def _record_interruption(trial: optuna.Trial, stop: BaseException) -> None:
         trial.set_user_attr("error", f"interrupted ({cause})" if str(cause) else "interrupted")
     except Exception as error:  # noqa: BLE001
         log.warning("trial %d: could not record its interruption: %s: %s", trial.number, type(error).__name__, error)
-
-
-def _record_pruned(trial_dir: Path, pruner: str, epochs: int) -> str:
-    """Mark the run as stopped by the pruner (``fit`` recorded the exception as a failure)."""
-    reason = f"pruned by the {pruner} pruner after epoch {epochs}"
-    folder = RunFolder(trial_dir)
-    if folder.results.exists():
-        results = RunResults.read(folder.results)
-        results.status, results.error = PRUNED, reason
-        results.write(folder.results)
-        folder.error.unlink(missing_ok=True)  # being pruned is no error
-    return reason
 
 
 def is_surplus(trial: optuna.trial.FrozenTrial) -> bool:
