@@ -113,9 +113,14 @@ def check_value(key: str, value: Any, constraints: Constraints) -> None:
 
 
 def check_params(params: Mapping[str, Any], constraints: Mapping[str, Constraints], prefix: str = "") -> None:
-    """Check every parameter of ``params`` that ``constraints`` names (``prefix`` goes before the key)."""
+    """Check every parameter of ``params`` that ``constraints`` names (``prefix`` goes before the key);
+    a mapping of constraints checks a nested mapping, key by key (``data.augment.rotation``)."""
     for name, rule in constraints.items():
-        if name in params:
+        if name not in params:
+            continue
+        if isinstance(rule, Mapping) and isinstance(params[name], Mapping):
+            check_params(params[name], rule, prefix=f"{prefix}{name}.")
+        elif not isinstance(rule, Mapping):
             check_value(f"{prefix}{name}", params[name], rule)
 
 

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import math
+from numbers import Integral, Real
 
 import torch
 import torch.nn.functional as F
+
+from sweeplab.constraints import Boolean, Interval
 
 
 class BatchAugment:
@@ -21,6 +24,12 @@ class BatchAugment:
             ``translate`` and cropping back to the original size.
         hflip: flip half of the images horizontally.
     """
+
+    parameter_constraints = {
+        "rotation": [Interval(Real, 0, 180)],
+        "translate": [Interval(Integral, 0, None)],
+        "hflip": [Boolean()],
+    }
 
     def __init__(self, rotation: float = 0.0, translate: int = 0, hflip: bool = False) -> None:
         self.rotation = float(rotation)

@@ -65,6 +65,7 @@ class InMemoryDataModule(pl.LightningDataModule):
         "split_seed": [Interval(Integral, 0, None)],
         "resize": [NoneValue(), Interval(Integral, 8, None)],
         "on_device": [Options(("auto", True, False))],
+        "augment": BatchAugment.parameter_constraints,  # checked key by key: data.augment.rotation
     }
 
     def __init__(
