@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -118,6 +119,7 @@ def launch(way: str, args, work: Path) -> dict:
     out = work / f"{way}.jsonl"
     out.unlink(missing_ok=True)
     if way == "c":
+        shutil.rmtree(work / "c_run", ignore_errors=True)  # this benchmark's own scratch run: train.py keeps a completed one
         command = [sys.executable, str(REPO / "train.py"), *recipe_overrides(args), f"hydra.run.dir={work / 'c_run'}",
                    "+callbacks.time_to_accuracy._target_=epoch_tester.TestEachEpoch",
                    f"+callbacks.time_to_accuracy.target={args.target}", f"+callbacks.time_to_accuracy.out={out}"]

@@ -1,1 +1,0 @@
-"""sweeplab's Hydra configs, installed with the package as ``sweeplab.conf`` (see sweeplab.config.locations)."""

@@ -1,1 +1,0 @@
-"""Checking composed configs before any work starts."""

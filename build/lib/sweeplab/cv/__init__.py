@@ -1,1 +1,0 @@
-"""k-fold cross-validation: folds, the fold loop, its report, refit, the paired test, a sweep objective."""

@@ -1,1 +1,0 @@
-"""Data modules: whole datasets decoded once into tensors, batched by indexing."""

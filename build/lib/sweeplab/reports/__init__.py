@@ -1,1 +1,0 @@
-"""What runs leave for people to read: plots, tables, reports."""

@@ -1,1 +1,0 @@
-"""Running experiments: the one ``fit`` path and what each run writes to its folder."""

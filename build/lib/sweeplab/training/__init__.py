@@ -1,1 +1,0 @@
-"""The generic LightningModule and the callbacks of the training loop."""
