@@ -8,6 +8,7 @@ once, here, before any run starts.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import warnings
 
@@ -25,7 +26,7 @@ def configure_console(verbose: bool) -> None:
     """Keep Lightning to its warnings and drop the :data:`NOISE`, unless ``verbose``."""
     if verbose:
         return
-    import lightning.pytorch  # noqa: F401, PLC0415 (it sets its loggers' level when imported: set them after)
+    importlib.import_module("lightning.pytorch")  # it sets its loggers' levels when imported: set them after
 
     for name in LIBRARY_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
