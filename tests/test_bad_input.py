@@ -132,6 +132,7 @@ CASES = [
     ("train", ["data.val_fraction=1.5"], 2, ["data.val_fraction=1.5", "(0, 1)"]),
     ("train", ["+data.augment.rotate=5"], 2, ["data.augment", "rotate"]),
     ("train", ["data.augment.rotation=-5"], 2, ["data.augment.rotation=-5", "[0, 180]"]),
+    ("train", ["data.augment=3"], 2, ["data.augment=3", "mapping of rotation, translate, hflip"]),
     ("train", ["data=cifar10", "data.augment.translate=1.5"], 2, ["data.augment.translate=1.5", "integer >= 0"]),
     ("train", FAST + ["data.val_fraction=0.001"], 2, ["data.val_fraction=0.001", "no train or no validation"]),
     ("train", ["model.dropout=1.0"], 2, ["model.dropout=1.0", "[0, 1)"]),

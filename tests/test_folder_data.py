@@ -85,6 +85,28 @@ def test_the_decoded_images_are_cached_and_decoded_again_when_a_file_changes(tmp
     assert len(list((tmp_path / "cache").iterdir())) == 2 and not torch.equal(first.pool_images, changed.pool_images)
 
 
+def test_a_damaged_cache_is_decoded_again_and_rewritten(tmp_path, caplog):
+    root = _folder(tmp_path / "images")
+    first = _module(root, tmp_path, size=16, channels=1)
+    (cache,) = (tmp_path / "cache").iterdir()
+    cache.write_bytes(cache.read_bytes()[:100])  # a run killed while another wrote it, a full disk...
+    again = _module(root, tmp_path, size=16, channels=1)
+    assert torch.equal(first.pool_images, again.pool_images)
+    assert "decoding the images again" in caplog.text and str(cache) in caplog.text
+    assert torch.load(cache, weights_only=True)["train"][0].shape == first.pool_images.shape  # rewritten whole
+
+
+def test_a_cache_that_cannot_be_written_costs_only_a_warning(tmp_path, caplog):
+    root = _folder(tmp_path / "images")
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file where the cache folder should be")
+    module = FolderDataModule(data_dir=root, cache_dir=blocked / "cache", val_fraction=0.25, size=16, channels=1)
+    module.prepare_data()
+    module.setup("fit")
+    assert module.pool_images.shape[1:] == (1, 16, 16) and module.classes == ["a", "b"]
+    assert "could not keep the decoded images" in caplog.text and "data.cache_dir" in caplog.text
+
+
 def test_a_non_image_file_is_refused_in_one_line_by_train_py(tmp_path):
     root = _folder(tmp_path / "images")
     (root / "train" / "b" / "notes.png").write_text("not an image")

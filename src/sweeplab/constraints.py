@@ -118,10 +118,12 @@ def check_params(params: Mapping[str, Any], constraints: Mapping[str, Constraint
     for name, rule in constraints.items():
         if name not in params:
             continue
-        if isinstance(rule, Mapping) and isinstance(params[name], Mapping):
-            check_params(params[name], rule, prefix=f"{prefix}{name}.")
-        elif not isinstance(rule, Mapping):
+        if not isinstance(rule, Mapping):
             check_value(f"{prefix}{name}", params[name], rule)
+        elif isinstance(params[name], Mapping):
+            check_params(params[name], rule, prefix=f"{prefix}{name}.")
+        else:
+            raise ConfigError(f"{prefix}{name}", params[name], f"must be a mapping of {', '.join(rule)}")
 
 
 _SIMPLE = {int: Constraint(is_int, "an integer"), float: Constraint(is_number, "a number"), bool: Boolean(),

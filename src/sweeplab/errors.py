@@ -30,9 +30,10 @@ class DataDamagedError(UserInputError):
 
 class RunStopped(Exception):
     """Raised by a callback that ends a run on purpose (a sweep's pruner): ``fit`` records the run with
-    :attr:`status` and this message, as no failure, and raises it on to its caller."""
+    :attr:`status` and this message, as no failure, and raises it on to its caller. A subclass names
+    its status, one of :data:`sweeplab.runs.results.STATUSES`."""
 
-    status = "stopped"
+    status: str
 
 
 class TrainingDiverged(RuntimeError):

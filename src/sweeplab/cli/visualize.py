@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from sweeplab.cli.common import ArgumentParser, command
 from sweeplab.config.resolvers import register_resolvers
-from sweeplab.reports.run_records import require_run_config
+from sweeplab.runs.folder import require_run_config
 
 
 def parser() -> argparse.ArgumentParser:

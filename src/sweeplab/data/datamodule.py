@@ -30,8 +30,8 @@ class RawSplits:
 
 def channel_statistics(images: torch.Tensor, chunk: int = 4096) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-channel mean and standard deviation of uint8 images in [0, 1] units, without a float copy of them all."""
-    total, squares, count = torch.zeros(images.shape[1], dtype=torch.float64), torch.zeros(images.shape[1],
-                                                                                            dtype=torch.float64), 0
+    total = torch.zeros(images.shape[1], dtype=torch.float64)
+    squares, count = torch.zeros_like(total), 0
     for part in images.split(chunk):
         values = part.to(torch.float64).div_(255.0)
         total += values.sum(dim=(0, 2, 3))
@@ -121,8 +121,9 @@ class InMemoryDataModule(pl.LightningDataModule):
 
     def normalize(self, images: torch.Tensor) -> torch.Tensor:
         """uint8 images (as stored) as the float inputs the model trains on: scaled to [0, 1], standardized."""
-        mean, std = self.mean.to(images.device).view(1, -1, 1, 1), self.std.to(images.device).view(1, -1, 1, 1)
-        return (images.float().div_(255.0) - mean) / std
+        if self.mean.device != images.device:  # once, not a copy per batch
+            self.mean, self.std = self.mean.to(images.device), self.std.to(images.device)
+        return (images.float().div_(255.0) - self.mean.view(1, -1, 1, 1)) / self.std.view(1, -1, 1, 1)
 
     # --- splits ------------------------------------------------------------------
     def holdout_split(self) -> tuple[torch.Tensor, torch.Tensor]:

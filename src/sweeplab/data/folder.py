@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
 from numbers import Integral
@@ -30,6 +31,8 @@ SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 SPLITS = ("train", "val", "test")
 MODES = {1: "L", 3: "RGB"}
 GRAY_MODES = ("1", "L", "LA", "I", "I;16", "F")
+
+log = logging.getLogger(__name__)
 
 
 class FolderDataModule(InMemoryDataModule):
@@ -101,13 +104,10 @@ class FolderDataModule(InMemoryDataModule):
     def load(self) -> RawSplits:
         files = self.files()
         cache = self.cache_dir / f"folder-{self.fingerprint(files)}.pt"
-        if cache.is_file():
-            decoded = torch.load(cache, weights_only=True)
-        else:
+        decoded = _read_cache(cache)
+        if decoded is None:
             decoded = {split: self._decode(items, split) for split, items in files.items()}
-            buffer = io.BytesIO()
-            torch.save(decoded, buffer)
-            write_bytes_atomic(cache, buffer.getvalue())
+            _write_cache(cache, decoded)
         train_images, train_labels = decoded["train"]
         if "val" in decoded:  # the folder's own validation split: the pool is train + val
             val_images, val_labels = decoded["val"]
@@ -143,6 +143,29 @@ class FolderDataModule(InMemoryDataModule):
                 raise DataDamagedError(f"the images of {self.data_dir} differ in {what} ({paths[0]}: {first}, {path}: "
                                        f"{value}); set data.{what} to convert them all")
         return first
+
+
+def _read_cache(cache: Path) -> dict[str, tuple[torch.Tensor, torch.Tensor]] | None:
+    """The decoded splits of an earlier run, or None: none yet, or a damaged file (then decoded again)."""
+    if not cache.is_file():
+        return None
+    try:
+        return torch.load(cache, weights_only=True)
+    except Exception as error:  # noqa: BLE001 (a truncated or foreign file: the images themselves are intact)
+        log.warning("decoding the images again: the cache %s cannot be read (%s)", cache, " ".join(str(error).split())[:200])
+        return None
+
+
+def _write_cache(cache: Path, decoded: dict[str, tuple[torch.Tensor, torch.Tensor]]) -> None:
+    """Keep the decoded splits for the next run; a cache that cannot be written (read-only, full) costs
+    only that next run's decoding, so this run goes on."""
+    buffer = io.BytesIO()
+    torch.save(decoded, buffer)
+    try:
+        write_bytes_atomic(cache, buffer.getvalue())
+    except OSError as error:
+        log.warning("could not keep the decoded images (%s): the next run decodes them again; "
+                    "set data.cache_dir to a writable folder", error)
 
 
 def _open(path: Path):

@@ -98,17 +98,6 @@ def load_runs(paths: Iterable[str | Path]) -> list[RunRecord]:
     return [load_run(run_dir) for run_dir in run_dirs]
 
 
-def require_run_config(run_dir: str | Path) -> Path:
-    """``RUN_DIR/.hydra/config.yaml``, or a one-line error saying why there is none."""
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise UserInputError(f"run folder {str(run_dir)!r} does not exist")
-    path = RunFolder(run_dir).config
-    if not path.is_file():
-        raise UserInputError(f"{str(run_dir)!r} has no {CONFIG_FILE}: not a run folder written by train.py")
-    return path
-
-
 def _hparams_from_config(folder: RunFolder) -> dict[str, Any]:
     """The flat hyperparameters of ``.hydra/config.yaml`` (for runs without results)."""
     if not folder.config.is_file():

@@ -85,17 +85,19 @@ def fit(
     except TrainingDiverged as diverged:
         status, error = DIVERGED, str(diverged)
         log.error("run diverged: %s", diverged)
-    except RunStopped as stop:
-        _finish(cfg, folder, trainer, module, datamodule, stop.status, str(stop), test_metrics, started)
-        raise
     except BaseException as failure:
-        status = INTERRUPTED if isinstance(failure, (KeyboardInterrupt, SystemExit)) else FAILED
-        error = f"{type(failure).__name__}: {failure}"
-        try:  # recording the failure must not hide it (a full disk fails both)
-            write_text_atomic(folder.error, traceback.format_exc())
+        stopped = isinstance(failure, RunStopped)  # on purpose (a sweep's pruner): no failure, no error.txt
+        if stopped:
+            status, error = failure.status, str(failure)
+        else:
+            status = INTERRUPTED if isinstance(failure, (KeyboardInterrupt, SystemExit)) else FAILED
+            error = f"{type(failure).__name__}: {failure}"
+        try:  # recording the end must not hide why it ended (a full disk fails both)
+            if not stopped:
+                write_text_atomic(folder.error, traceback.format_exc())
             _finish(cfg, folder, trainer, module, datamodule, status, error, test_metrics, started)
         except OSError as unrecorded:
-            log.error("could not record the failure in %s: %s", folder.path, unrecorded)
+            log.error("could not record the %s run in %s: %s", status, folder.path, unrecorded)
         raise
     return _finish(cfg, folder, trainer, module, datamodule, status, error, test_metrics, started)
 

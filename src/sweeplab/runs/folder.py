@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from sweeplab.errors import UserInputError
+
 HYDRA_DIR = ".hydra"
 CONFIG_FILE = f"{HYDRA_DIR}/config.yaml"          # the resolved config the run trained with
 OVERRIDES_FILE = f"{HYDRA_DIR}/overrides.yaml"    # the command-line overrides
@@ -42,3 +44,13 @@ class RunFolder:
 
     def __truediv__(self, name: str) -> Path:
         return self.path / name
+
+
+def require_run_config(run_dir: str | Path) -> Path:
+    """``RUN_DIR/.hydra/config.yaml``, or a one-line error saying why there is none."""
+    folder = RunFolder(run_dir)
+    if not folder.path.is_dir():
+        raise UserInputError(f"run folder {str(run_dir)!r} does not exist")
+    if not folder.config.is_file():
+        raise UserInputError(f"{str(run_dir)!r} has no {CONFIG_FILE}: not a run folder written by train.py")
+    return folder.config

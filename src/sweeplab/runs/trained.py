@@ -22,7 +22,7 @@ from torch import nn
 from sweeplab.errors import ConfigError, UserInputError
 from sweeplab.runs.build import build_architecture
 from sweeplab.runs.checkpoints import load_checkpoint
-from sweeplab.runs.folder import CONFIG_FILE, MODEL_EXPORTS, RunFolder
+from sweeplab.runs.folder import MODEL_EXPORTS, RunFolder, require_run_config
 
 MODEL_PREFIX = "model."  # the LightningModule holds the architecture as ``self.model``
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".tiff")
@@ -30,24 +30,20 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".ti
 
 def load_run_config(run_dir: str | Path, overrides: Sequence[str] = ()) -> DictConfig:
     """``RUN_DIR/.hydra/config.yaml`` with ``key=value`` overrides (a moved ``data.data_dir``, say)."""
-    folder = RunFolder(run_dir)
-    if not folder.path.is_dir():
-        raise UserInputError(f"run folder {str(run_dir)!r} does not exist")
-    if not folder.config.is_file():
-        raise UserInputError(f"{str(run_dir)!r} has no {CONFIG_FILE}: not a run folder written by train.py")
+    path = require_run_config(run_dir)
     for override in overrides:
         if "=" not in override:
             raise ConfigError("override", override, "KEY=VALUE, e.g. data.data_dir=../shared/data/mnist-10k")
     try:
-        cfg = OmegaConf.load(folder.config)
+        cfg = OmegaConf.load(path)
         if not isinstance(cfg, DictConfig):
-            raise UserInputError(f"{folder.config} is not a run's config (not a mapping)")
+            raise UserInputError(f"{path} is not a run's config (not a mapping)")
         return OmegaConf.merge(cfg, OmegaConf.from_dotlist(list(overrides))) if overrides else cfg
     except UserInputError:
         raise
     except Exception as error:  # noqa: BLE001 (YAML and OmegaConf errors of a damaged file)
         with_overrides = f" with overrides {list(overrides)}" if overrides else ""
-        raise UserInputError(f"cannot read {folder.config}{with_overrides}: {' '.join(str(error).split())[:300]}") from None
+        raise UserInputError(f"cannot read {path}{with_overrides}: {' '.join(str(error).split())[:300]}") from None
 
 
 def best_checkpoint(run_dir: str | Path) -> dict:
