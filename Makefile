@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 ARGS ?=
 
-.PHONY: install train test test-slow test-all bench clean
+.PHONY: install train test test-slow test-all bench slurm-up slurm-down clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,12 @@ bench: install  ## the quick benchmarks (see benchmarks/)
 	$(PY) benchmarks/throughput.py --quick
 	$(PY) benchmarks/sweep_efficiency.py --quick
 	$(PY) benchmarks/memory_layout.py
+
+slurm-up:  ## a one-node SLURM cluster on 127.0.0.1 (installs Debian's munge and SLURM if missing; as root)
+	bash cluster/slurm-local.sh up
+
+slurm-down:  ## stop it (cancels its jobs)
+	bash cluster/slurm-local.sh down
 
 clean:
 	rm -rf $(VENV) outputs .pytest_cache

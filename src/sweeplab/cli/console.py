@@ -19,6 +19,7 @@ NOISE = (  # warnings that do not apply to sweeplab's runs
     r".*does not have many workers",  # the in-memory loaders need none
     r"Experiment logs directory .* exists and is not empty",  # the CSV log sits in the run folder
     r"Checkpoint directory .* exists and is not empty",  # a resumed run
+    r"The `srun` command is available on your system but is not used",  # a SLURM login node: jobs are submitted
 )
 
 

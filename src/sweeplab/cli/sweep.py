@@ -5,6 +5,8 @@
 them); every other argument is a training override, as for train.py, applied to
 every trial. Running the same command again resumes the study; Ctrl-C or SIGTERM
 stop it cleanly (the running trial is recorded as failed and queued to run again).
+``sweep.launcher=slurm sweep.workers=K`` runs K workers as SLURM jobs (README: Running
+on a cluster).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from sweeplab.cli.common import command
+from sweeplab.cli.console import configure_console
 from sweeplab.config.resolvers import register_resolvers
 from sweeplab.errors import INTERRUPTED_EXIT_CODE, UserInputError
 from sweeplab.sweeps.interrupts import RESUME_HINT, stop_cleanly_on_signals
@@ -45,7 +48,9 @@ def run(argv: Sequence[str]) -> int:
         settings = load_settings(find_sweep_file(name), sweep_args)
         from sweeplab.sweeps.plan import plan_sweep  # noqa: PLC0415 (torch and Lightning only once a config composes)
 
-        plan = plan_sweep(settings, tuple(training_overrides))
+        configure_console(verbose=False)
+
+        plan = plan_sweep(settings, tuple(training_overrides), command_line=tuple(argv))
         from sweeplab.sweeps.session import run_sweep  # noqa: PLC0415
 
         return run_sweep(plan)

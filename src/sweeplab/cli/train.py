@@ -24,7 +24,9 @@ from omegaconf import DictConfig
 
 from sweeplab.cli.common import BUG_REPORT_DIR, command, exit_for, user_error_message
 from sweeplab.cli.console import configure_console
+from sweeplab.cluster import current_job, quiet_missing_accounting, use_allotted_cpus
 from sweeplab.config.compose import compose_train
+from sweeplab.config.launchers import CLUSTER_LAUNCHERS, missing_launcher
 from sweeplab.config.locations import CONFIG_DIR, TRAIN_CONFIG
 from sweeplab.config.resolvers import register_resolvers
 from sweeplab.devices import missing_accelerator
@@ -59,6 +61,11 @@ def parse_invocation(argv: list[str]) -> Invocation:
     ):
         parser.add_argument(*flags, **kwargs)
     args, overrides = parser.parse_known_args(argv)
+    modes = [flag for flag, given in (("--run", args.run), ("--multirun", args.multirun), ("--cfg", args.cfg),
+                                      ("--info", args.info), ("--shell-completion", args.shell_completion)) if given]
+    if len(modes) > 1:
+        raise UserInputError(f"{' and '.join(modes)} cannot be given together: only one of --run, --multirun, --cfg, "
+                             "--info and --shell-completion")
     unknown = [o for o in overrides if o.startswith("-")]
     if unknown:
         raise UserInputError(f"unknown option {unknown[0]!r}; see python train.py --help")
@@ -100,10 +107,12 @@ def preflight(invocation: Invocation) -> None:
         except UserInputError as error:
             raise UserInputError(f"job {number} of the grid ({' '.join(job)}): {error}" if invocation.multirun
                                  else str(error)) from None
+    launcher = check_launcher(invocation)
     if invocation.runs_nothing:
         return
-    for cfg in configs:
-        refuse_missing_accelerator(cfg)
+    if launcher not in CLUSTER_LAUNCHERS:  # a cluster's jobs check their own node (run)
+        for cfg in configs:
+            refuse_missing_accelerator(cfg)
     configure_console(verbose=bool(configs[0].get("verbose", False)))
     from sweeplab.cv.folds import check_cv_settings  # noqa: PLC0415 (composed: now pay for torch and Lightning)
     from sweeplab.runs.checks import check_config  # noqa: PLC0415
@@ -120,6 +129,37 @@ def preflight(invocation: Invocation) -> None:
     target = Path(explicit[-1]) if explicit else Path(str(configs[0].paths.output_dir))
     check_writable(folder_key if explicit else "paths.output_dir", target, make=not explicit)
     os.environ[NEW_RUN_DIR] = "0" if explicit and target.exists() else "1"
+
+
+def check_launcher(invocation: Invocation) -> str | None:
+    """Compose Hydra's own settings once (``hydra/launcher=...``, ``hydra.launcher.partition=...``: a typo
+    is refused in one line), and refuse a cluster launcher that cannot submit from here; returns its name."""
+    hydra_overrides = [o for o in invocation.overrides if o.lstrip("+~").startswith(("hydra/", "hydra."))]
+    if not hydra_overrides:
+        return None
+    first_job = grid_jobs(invocation.overrides)[0] if invocation.multirun else invocation.overrides
+    composed = compose_train(first_job, config_dir=invocation.config_dir, config_name=invocation.config_name,
+                             with_hydra=True)
+    launcher = composed.hydra.runtime.choices.get("hydra/launcher")
+    if launcher in CLUSTER_LAUNCHERS:
+        if not invocation.multirun and not invocation.runs_nothing:
+            raise ConfigError("hydra/launcher", launcher, "launches the jobs of a grid: add -m (python train.py -m ...)")
+        reason = missing_launcher(launcher, hydra_plugin=True)
+        if reason is not None:
+            raise ConfigError("hydra/launcher", launcher, f"cannot submit jobs: {reason}")
+        register_cluster_launchers()
+        quiet_missing_accounting()
+    return launcher
+
+
+def register_cluster_launchers() -> None:
+    """Register sweeplab's launchers with Hydra by hand: Hydra finds plugins by walking the ``hydra_plugins``
+    folders, which an editable install (``pip install -e``) does not have."""
+    from hydra.core.plugins import Plugins  # noqa: PLC0415
+    from hydra_plugins.sweeplab_launchers.launchers import LocalLauncher, SlurmLauncher  # noqa: PLC0415
+
+    for launcher in (SlurmLauncher, LocalLauncher):
+        Plugins.instance().register(launcher)
 
 
 def refuse_missing_accelerator(cfg: DictConfig) -> None:
@@ -155,6 +195,9 @@ def run(cfg: DictConfig) -> float | None:
     run_dir = Path(hydra_cfg.runtime.output_dir)
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
     try:
+        if current_job() is not None:  # a cluster's job: on its node, with its cores
+            use_allotted_cpus()
+            refuse_missing_accelerator(cfg)
         return _train(cfg, run_dir, hydra_cfg, folder_is_new=multirun or os.environ.get(NEW_RUN_DIR, "1") == "1")
     except (KeyboardInterrupt, SystemExit):
         raise
@@ -172,9 +215,11 @@ def run(cfg: DictConfig) -> float | None:
 
 def _train(cfg: DictConfig, run_dir: Path, hydra_cfg: DictConfig, folder_is_new: bool) -> float | None:
     from sweeplab.cv.folds import cross_validates  # noqa: PLC0415 (checked: now pay for torch and Lightning)
+    from sweeplab.runs.checkpoints import resume_if_requeued  # noqa: PLC0415
     from sweeplab.runs.results import COMPLETED, EXIT_CODES  # noqa: PLC0415
     from sweeplab.runs.start import starting_run  # noqa: PLC0415
 
+    cfg = resume_if_requeued(cfg, run_dir)
     with starting_run(cfg, run_dir, hydra_cfg, list(hydra_cfg.overrides.task), folder_is_new=folder_is_new) as start:
         BUG_REPORT_DIR.append(run_dir)
         if cfg.get("lr_find"):

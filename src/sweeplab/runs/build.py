@@ -21,6 +21,7 @@ import lightning.pytorch as pl
 import torch
 from hydra.utils import get_object
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint, ProgressBar
+from lightning.pytorch.plugins.environments import SLURMEnvironment
 from omegaconf import DictConfig, OmegaConf
 
 from sweeplab.constraints import Boolean, Interval, NoneValue, Options
@@ -230,8 +231,14 @@ def build_trainer(cfg: DictConfig, run_dir: Path, extra_callbacks: Sequence[Call
         logger=build_logger(cfg, run_dir),
         enable_progress_bar=show_progress,
         enable_model_summary=False,
-        plugins=[AtomicCheckpointIO()],
+        plugins=[AtomicCheckpointIO(), *cluster_plugins()],
     )
+
+
+def cluster_plugins() -> list[Any]:
+    """In a SLURM job, Lightning's SLURM environment without its own requeue on SIGUSR1: submitit requeues
+    the job (hydra/launcher=slurm, sweep.launcher=slurm), and a requeued run resumes from its last checkpoint."""
+    return [SLURMEnvironment(auto_requeue=False)] if SLURMEnvironment.detect() else []
 
 
 # --- building it all once, on nothing, before any data is read --------------------------

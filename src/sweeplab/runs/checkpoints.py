@@ -10,6 +10,7 @@ applied (the optimizer's and scheduler's stored settings too) and recorded.
 from __future__ import annotations
 
 import io
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,14 +18,16 @@ from typing import Any
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.plugins.io import TorchCheckpointIO
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 from torch import nn
 
+from sweeplab.cluster import current_job
 from sweeplab.errors import ConfigError, UserInputError
 from sweeplab.files import remove_stale_temporaries, write_bytes_atomic
 from sweeplab.runs.folder import LAST_CHECKPOINT, RunFolder
 from sweeplab.runs.hparams import RUN_SETTINGS, flat_hparams
 
+log = logging.getLogger(__name__)
 ALLOW_CHANGES_KEY = "resume_allow_changes"
 SAFE_TO_CHANGE = (*RUN_SETTINGS, ALLOW_CHANGES_KEY)  # where or how a run runs, not what it trains
 NEVER_CHANGED = ("model", "optimizer", "scheduler")  # another class: its stored state cannot be loaded
@@ -156,6 +159,22 @@ def resume_checkpoint(cfg: DictConfig, run_dir: Path) -> Path | None:
             )
         return path
     return None
+
+
+def resume_if_requeued(cfg: DictConfig, run_dir: Path) -> DictConfig:
+    """``cfg`` with ``resume=true`` when SLURM restarted this job (a requeue) and the run folder holds the
+    last checkpoint of its previous attempt: the run goes on where it was, in the same folder."""
+    job = current_job()
+    if job is None or not job.requeued or cfg.get("resume") or cfg.get("ckpt_path"):
+        return cfg
+    if not RunFolder(run_dir).last_checkpoint.is_file():
+        log.info("SLURM job %s restarted (%d) before its first checkpoint: the run starts again", job.id, job.restarts)
+        return cfg
+    log.info("SLURM job %s restarted (%d): resuming from %s", job.id, job.restarts, RunFolder(run_dir).last_checkpoint)
+    resumed = cfg.copy()
+    with open_dict(resumed):
+        resumed.resume = True
+    return resumed
 
 
 def load_checkpoint(path: Path) -> dict:

@@ -47,6 +47,7 @@ class RunResults:
     num_params: int | None = None
     seed: int | None = None
     git_commit: str | None = None
+    job: dict[str, Any] | None = None  # the cluster job that ran it (sweeplab.cluster.ClusterJob), None outside one
     train_size: int | None = None
     val_size: int | None = None
     test_size: int | None = None

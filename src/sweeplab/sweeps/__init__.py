@@ -3,6 +3,7 @@
 One module per concept: ``settings`` (the sweep file), ``space`` (the search space),
 ``plan`` (checks before a study starts), ``study`` (storage, sampler, pruner),
 ``trial_config`` (a trial's composed and recorded config), ``objective`` (one trial),
-``workers`` (processes running trials), ``interrupts`` (Ctrl-C and SIGTERM), ``report`` (what a study leaves behind),
-``multirun_summary`` (the Hydra callback for ``train.py -m``).
+``workers`` (processes running trials), ``cluster_workers`` (workers as SLURM jobs),
+``liveness`` (whether a trial's worker still runs), ``interrupts`` (Ctrl-C and SIGTERM), ``report`` (what a study leaves behind).
+The multirun summary of ``train.py -m`` is :mod:`sweeplab.reports.multirun_summary`.
 """

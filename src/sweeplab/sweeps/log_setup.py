@@ -13,14 +13,17 @@ FORMAT = "[%(asctime)s][{who}][%(name)s][%(levelname)s] - %(message)s"
 
 
 class NoInterruptTraceback(logging.Filter):
-    """Log a trial stopped by Ctrl-C or SIGTERM in one line, without the traceback Optuna attaches.
+    """Log a trial stopped by Ctrl-C or SIGTERM, or that failed or stood back in a known way, in one line,
+    without the traceback Optuna attaches.
 
-    The traceback only shows where the signal happened to land; the trial's
-    ``error.txt`` keeps it when the stop reached the training loop.
+    The traceback of a stop only shows where the signal happened to land; the trial's
+    ``error.txt`` keeps it when the stop reached the training loop, and a failed trial's.
+    Exceptions say so with a true ``one_line_in_logs`` class attribute.
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.exc_info and isinstance(record.exc_info[1], KeyboardInterrupt):
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, KeyboardInterrupt) or getattr(error, "one_line_in_logs", False):
             record.exc_info, record.exc_text = None, None
         return True
 

@@ -26,7 +26,7 @@ from sweeplab.files import write_text_atomic
 from sweeplab.runs.fit import fit
 from sweeplab.runs.folder import RunFolder
 from sweeplab.runs.results import COMPLETED, FAILED, INTERRUPTED, PRUNED, RunResults
-from sweeplab.sweeps.liveness import this_worker
+from sweeplab.sweeps.liveness import this_cluster_job, this_worker
 from sweeplab.sweeps.plan import SweepPlan
 from sweeplab.sweeps.pruning import EpochPruningCallback
 from sweeplab.sweeps.space import overrides_for
@@ -37,11 +37,16 @@ log = logging.getLogger(__name__)
 
 
 class TrialFailed(Exception):
-    """A trial that could not produce a value; Optuna records it as failed and the sweep goes on."""
+    """A trial that could not produce a value; Optuna records it as failed and the sweep goes on
+    (its traceback is in the trial's error.txt)."""
+
+    one_line_in_logs = True
 
 
 class SurplusTrial(Exception):
     """A trial started after other workers had taken the last of the ``n_trials`` places."""
+
+    one_line_in_logs = True
 
 
 class TrialObjective:
@@ -60,6 +65,8 @@ class TrialObjective:
         trial.set_user_attr("dir", str(trial_dir))
         trial.set_user_attr("overrides", overrides)
         trial.set_user_attr("worker", this_worker())
+        if (job := this_cluster_job()) is not None:
+            trial.set_user_attr("cluster_job", job)
         log.info("trial %d: %s", trial.number, " ".join(overrides_for(sampled)))
         try:
             cfg, hydra_node = compose_train_config(overrides)

@@ -36,12 +36,14 @@ class SweepPlan:
     base_overrides: tuple[str, ...]
     study_dir: Path
     storage_url: str
+    command_line: tuple[str, ...] = ()  # the sweep.py arguments, to say how to run it again or report it
 
     def trial_dir(self, number: int) -> Path:
         return self.study_dir / f"trial_{number:04d}"
 
 
-def plan_sweep(settings: SweepSettings, command_line_overrides: tuple[str, ...] = ()) -> SweepPlan:
+def plan_sweep(settings: SweepSettings, command_line_overrides: tuple[str, ...] = (),
+               command_line: tuple[str, ...] = ()) -> SweepPlan:
     """Compose and check what the trials will run; raise :class:`UserInputError` for bad input."""
     base_overrides = (*settings.overrides, *command_line_overrides)
     try:
@@ -63,7 +65,8 @@ def plan_sweep(settings: SweepSettings, command_line_overrides: tuple[str, ...] 
     if settings.storage:
         check_storage_url(settings.storage)
     study_dir = Path(settings.dir or Path(base.paths.output_dir) / "sweeps" / settings.study_name).resolve()
-    return SweepPlan(settings, base_overrides, study_dir, settings.storage or default_storage_url(study_dir))
+    return SweepPlan(settings, base_overrides, study_dir, settings.storage or default_storage_url(study_dir, settings.launcher),
+                     command_line)
 
 
 def _check_param_type(param: Param, base: DictConfig) -> None:

@@ -27,6 +27,8 @@ def run_sweep(plan: SweepPlan) -> int:
         except KeyboardInterrupt:
             print(RESUME_HINT, file=sys.stderr)
             return INTERRUPTED_EXIT_CODE
+        if plan.settings.launcher != "local" and not plan.settings.wait:
+            return 0  # the jobs were submitted; the report comes with sweep.report_only=true
         study = load_existing_study(plan.settings, plan.storage_url)
     write_report(study, plan)
     print(summary(study, plan))

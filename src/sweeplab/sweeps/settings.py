@@ -11,6 +11,7 @@ allowed value, is refused with one line naming it.
 from __future__ import annotations
 
 import dataclasses
+import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from numbers import Integral
@@ -21,6 +22,7 @@ import yaml
 from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException, ValidationError
 
+from sweeplab.config.launchers import CLUSTER_LAUNCHERS, missing_launcher
 from sweeplab.config.locations import CONFIG_DIR, SWEEPS_DIR
 from sweeplab.constraints import Interval, NoneValue, Options, Satisfies, check_params, constraints_of_type, describe
 from sweeplab.errors import ConfigError, UserInputError
@@ -30,6 +32,7 @@ from sweeplab.sweeps.space import SearchSpace
 DEFAULTS_FILE = Path(CONFIG_DIR) / "sweep" / "default.yaml"
 SAMPLERS = ("tpe", "random")
 PRUNERS = ("median", "hyperband", "wilcoxon", "none")
+LAUNCHERS = ("local", *CLUSTER_LAUNCHERS)  # local: worker processes here; slurm: a SLURM job per worker
 
 
 def _setting(*constraints: Any) -> Any:
@@ -39,6 +42,27 @@ def _setting(*constraints: Any) -> Any:
 
 def _non_empty(value: Any) -> bool:
     return isinstance(value, str) and bool(value)
+
+
+@dataclass
+class ClusterConfig:
+    """Each worker job's resources with ``sweep.launcher=slurm`` (the names of ``conf/hydra/launcher/slurm.yaml``)."""
+
+    partition: Optional[str] = None  # noqa: UP045 (OmegaConf)
+    timeout_min: int = 60
+    max_num_timeout: int = 3
+    cpus_per_task: int = 1
+    gpus_per_node: Optional[int] = None  # noqa: UP045
+    mem_gb: Optional[int] = None  # noqa: UP045
+    additional_parameters: dict[str, Any] = field(default_factory=dict)
+    setup: list[str] = field(default_factory=list)
+
+    parameter_constraints: typing.ClassVar[dict[str, list]] = {
+        "partition": [NoneValue(), Satisfies(_non_empty, "a partition name")],
+        "timeout_min": [Interval(Integral, 1, None)], "max_num_timeout": [Interval(Integral, 0, None)],
+        "cpus_per_task": [Interval(Integral, 1, None)], "gpus_per_node": [NoneValue(), Interval(Integral, 0, None)],
+        "mem_gb": [NoneValue(), Interval(Integral, 1, None)],
+    }
 
 
 @dataclass
@@ -60,6 +84,10 @@ class SweepConfig:
     max_failures: int = _setting(Interval(Integral, 1, None))
     heartbeat_s: int = _setting(Interval(Integral, 1, None))
     report_only: bool = _setting()
+    launcher: str = _setting(Options(LAUNCHERS))
+    wait: bool = _setting()
+    cluster: ClusterConfig = field(default_factory=ClusterConfig,
+                                   metadata={"constraints": ClusterConfig.parameter_constraints})
 
 
 SETTING_NAMES = tuple(f.name for f in dataclasses.fields(SweepConfig))
@@ -91,6 +119,9 @@ class SweepSettings:
     max_failures: int
     heartbeat_s: int
     report_only: bool
+    launcher: str = "local"
+    wait: bool = True
+    cluster: dict[str, Any] = field(default_factory=dict)
 
 
 def find_sweep_file(name: str | None) -> Path:
@@ -137,12 +168,13 @@ def _typed(settings: DictConfig, update: Mapping[str, Any], where: str) -> DictC
     try:
         return OmegaConf.merge(settings, update)
     except ConfigKeyError as error:
-        key = str(error.key if error.key is not None else error.full_key)
-        raise ConfigError(f"sweep.{key}", update.get(key), f"unknown setting (in {where}); known: "
-                          f"{', '.join('sweep.' + n for n in SETTING_NAMES)}") from None
+        key = str(error.full_key or error.key)
+        parent, _, _ = key.rpartition(".")
+        known = (f"sweep.{parent}.{name}" for name in settings[parent]) if parent else (f"sweep.{n}" for n in SETTING_NAMES)
+        raise ConfigError(f"sweep.{key}", _value_at(update, key), f"unknown setting (in {where}); known: "
+                          f"{', '.join(known)}") from None
     except ValidationError as error:
-        key = str(error.full_key).split(".")[0]
-        hint = dict(_hints()).get(key)
+        hint = _hint_at(str(error.full_key))
         allowed = describe(constraints_of_type(hint) or []) if hint is not None else "another kind of value"
         raise ConfigError(f"sweep.{error.full_key}", _value_at(update, str(error.full_key)),
                           f"must be {allowed} (in {where})") from None
@@ -150,10 +182,14 @@ def _typed(settings: DictConfig, update: Mapping[str, Any], where: str) -> DictC
         raise UserInputError(f"{where}: {str(error).splitlines()[0]}") from None
 
 
-def _hints() -> dict[str, Any]:
-    import typing  # noqa: PLC0415
-
-    return typing.get_type_hints(SweepConfig)
+def _hint_at(dotted: str) -> Any:
+    """The type hint of the setting ``dotted`` (``cluster.mem_gb``), or None."""
+    hint: Any = SweepConfig
+    for part in dotted.split("."):
+        if not dataclasses.is_dataclass(hint):
+            return None
+        hint = typing.get_type_hints(hint).get(part)
+    return hint
 
 
 def _value_at(update: Mapping[str, Any], dotted: str) -> Any:
@@ -179,6 +215,8 @@ def _apply_argument(settings: DictConfig, argument: str) -> DictConfig:
         seed = {"seed": settings[head]["seed"]} if "seed" in settings[head] else {}
         OmegaConf.update(settings, head, {"name": value, **seed}, merge=False)
         return settings
+    if not rest and isinstance(settings[head], DictConfig) and not isinstance(value, Mapping):
+        raise ConfigError(dotted, value, f"must be a mapping of {', '.join(map(str, settings[head])) or 'settings'}")
     if rest and not isinstance(settings[head], DictConfig):
         raise ConfigError(dotted, value, f"sweep.{head} has no field {rest!r}")
     update: Any = value
@@ -210,6 +248,9 @@ def _checked(source: Path, s: dict[str, Any]) -> SweepSettings:
     for group in ("sampler", "pruner"):
         if "name" not in s[group]:
             raise ConfigError(f"sweep.{group}.name", None, f"missing; one of {', '.join(SAMPLERS if group == 'sampler' else PRUNERS)}")
+    reason = None if s["report_only"] else missing_launcher(s["launcher"], hydra_plugin=False)
+    if reason is not None:
+        raise ConfigError("sweep.launcher", s["launcher"], f"cannot submit jobs: {reason}")
     if metric(s["metric"]).direction != s["direction"]:
         raise ConfigError("sweep.direction", s["direction"], f"must be {metric(s['metric']).direction} for sweep.metric={s['metric']}")
     return SweepSettings(
@@ -217,5 +258,6 @@ def _checked(source: Path, s: dict[str, Any]) -> SweepSettings:
         space=SearchSpace.from_config(s["space"]), metric=s["metric"], direction=s["direction"],
         n_trials=s["n_trials"], objective=s["objective"], sampler=dict(s["sampler"]), pruner=dict(s["pruner"]),
         storage=s["storage"], dir=s["dir"], workers=s["workers"], max_failures=s["max_failures"],
-        heartbeat_s=s["heartbeat_s"], report_only=s["report_only"],
+        heartbeat_s=s["heartbeat_s"], report_only=s["report_only"], launcher=s["launcher"], wait=s["wait"],
+        cluster=dict(s["cluster"]),
     )

@@ -1,18 +1,27 @@
 """The Optuna study behind a sweep: storage, sampler, pruner, and how many trials it still needs.
 
-The study lives in an RDB storage: by default a SQLite file in the sweep's folder,
-or any Optuna RDB URL (``postgresql+psycopg2://...``) that workers on several
-machines share. Opening the same study again resumes it. ``n_trials`` counts
-finished trials (complete + pruned) in total, so a second run only adds the
-missing ones. Every trial sends a heartbeat; a trial whose worker died is marked
-failed once its heartbeat is two intervals old, and run again once (so is a trial
-stopped by Ctrl-C or SIGTERM). Opening the study fails such trials first, so a
+The study lives in a storage every worker reaches: by default a SQLite file in the
+sweep's folder; any Optuna RDB URL (``postgresql+psycopg2://...``) that workers on
+several machines share; or Optuna's journal file (``journal:///PATH``), its answer
+for a shared (NFS) filesystem, and the default of ``sweep.launcher=slurm``. Opening
+the same study again resumes it; workers that open it in the same instant on an empty
+storage take turns creating it (:func:`creation_lock`). ``n_trials`` counts finished
+trials (complete + pruned) in total, so a second run only adds the missing ones.
+A trial whose worker died is failed and run again once: at once when the worker was
+on this host, or its SLURM job has ended or restarted (:mod:`sweeplab.sweeps.liveness`);
+else once its heartbeat is two intervals old (RDB storages: Optuna's heartbeat). So is
+a trial stopped by Ctrl-C or SIGTERM. Opening the study fails such trials first, so a
 resumed sweep does not count a dead trial as running.
 """
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
+import os
 import warnings
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -20,27 +29,52 @@ import numpy as np
 import optuna
 import sqlalchemy
 from optuna.exceptions import ExperimentalWarning
-from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+from optuna.storages import BaseStorage, JournalStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
+from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, TrialState
 
 from sweeplab.errors import ConfigError, UserInputError
-from sweeplab.sweeps.liveness import worker_is_gone
+from sweeplab.sweeps.liveness import job_left_it, worker_is_gone
 from sweeplab.sweeps.settings import SweepSettings
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 TAKEN = (*FINISHED, TrialState.RUNNING)  # trials that fill one of the n_trials places
 SQLITE_FILE = "study.db"
+JOURNAL_FILE = "study.journal"
+JOURNAL_SCHEME = "journal:///"  # journal:///ABSOLUTE/PATH (journal:///./relative also works)
 SQLITE_LOCK_TIMEOUT_S = 120  # workers wait this long for each other's writes
 STALE_AFTER_HEARTBEATS = 2
 MAX_RETRIES = 1  # a trial whose worker died, or that was interrupted, runs again once
 
 
-def default_storage_url(study_dir: Path) -> str:
-    return f"sqlite:///{(study_dir / SQLITE_FILE).resolve()}"
+def default_storage_url(study_dir: Path, launcher: str = "local") -> str:
+    """The study's file in its folder: the one already there, else a journal for cluster workers
+    (SQLite locks badly on shared filesystems) and SQLite on this machine."""
+    study_dir = study_dir.resolve()
+    if (study_dir / JOURNAL_FILE).is_file() or (launcher != "local" and not (study_dir / SQLITE_FILE).is_file()):
+        return f"{JOURNAL_SCHEME}{study_dir / JOURNAL_FILE}"
+    return f"sqlite:///{study_dir / SQLITE_FILE}"
+
+
+def journal_path(url: str) -> Path | None:
+    """The file of a ``journal:///PATH`` URL, or None for another kind of storage."""
+    return Path("/" + url[len(JOURNAL_SCHEME):]).resolve() if url.startswith(JOURNAL_SCHEME) else None
+
+
+def storage_file(url: str) -> Path | None:
+    """The file a SQLite or journal storage keeps the study in (None for a database server)."""
+    if url.startswith(JOURNAL_SCHEME):
+        return journal_path(url)
+    if url.startswith("sqlite"):
+        database = sqlalchemy.engine.make_url(url).database
+        return Path(database).resolve() if database and database != ":memory:" else None
+    return None
 
 
 def printable_url(url: str) -> str:
     """The storage URL with any password masked, for logs and reports."""
+    if url.startswith(JOURNAL_SCHEME):
+        return url
     try:
         return sqlalchemy.engine.make_url(url).render_as_string(hide_password=True)
     except sqlalchemy.exc.ArgumentError:
@@ -48,22 +82,38 @@ def printable_url(url: str) -> str:
 
 
 def check_storage_url(url: str) -> None:
-    """Refuse a storage URL that names no database SQLAlchemy knows, or whose driver is not installed
-    (before anything is written: opening the storage would make a SQLite file)."""
+    """Refuse a storage URL that names no database SQLAlchemy knows, or whose driver is not installed,
+    or a journal file in a folder that is not there (before anything is written: opening the
+    storage would make a SQLite file)."""
+    journal = journal_path(url)
+    if journal is not None:
+        existing = journal.parent
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        if journal.is_dir() or not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+            reason = ("is a folder" if journal.is_dir() else f"{existing} is a file" if not existing.is_dir()
+                      else f"{existing} is not writable")
+            raise ConfigError("sweep.storage", url, f"must name a file this process can write: {reason}")
+        return
     try:
         dialect = sqlalchemy.engine.make_url(url).get_dialect()
         getattr(dialect, "import_dbapi", getattr(dialect, "dbapi", lambda: None))()
     except (sqlalchemy.exc.ArgumentError, sqlalchemy.exc.NoSuchModuleError, ImportError) as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise ConfigError("sweep.storage", printable_url(url), f"cannot be used: {first_line}") from None
+        raise ConfigError("sweep.storage", printable_url(url), f"cannot be used: {first_line} (an Optuna RDB URL "
+                          f"such as postgresql+psycopg2://user:pw@host/db, or {JOURNAL_SCHEME}PATH)") from None
 
 
-def open_storage(url: str, heartbeat_s: int) -> RDBStorage:
-    """An RDB storage with heartbeats; refuses a URL it cannot open with one line."""
-    engine_kwargs: dict[str, Any] = {"pool_pre_ping": True}
-    if url.startswith("sqlite"):
-        engine_kwargs = {"connect_args": {"timeout": SQLITE_LOCK_TIMEOUT_S}}
+def open_storage(url: str, heartbeat_s: int) -> BaseStorage:
+    """The storage ``url`` names (RDB ones with heartbeats); refuses one it cannot open with one line."""
+    journal = journal_path(url)
     try:
+        if journal is not None:
+            journal.parent.mkdir(parents=True, exist_ok=True)
+            return JournalStorage(JournalFileBackend(str(journal)))
+        engine_kwargs: dict[str, Any] = {"pool_pre_ping": True}
+        if url.startswith("sqlite"):
+            engine_kwargs = {"connect_args": {"timeout": SQLITE_LOCK_TIMEOUT_S}}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ExperimentalWarning)  # heartbeats are "experimental" in Optuna 5
             return RDBStorage(
@@ -74,6 +124,53 @@ def open_storage(url: str, heartbeat_s: int) -> RDBStorage:
     except (sqlalchemy.exc.SQLAlchemyError, ImportError, ValueError, OSError) as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise ConfigError("sweep.storage", printable_url(url), f"cannot be opened: {first_line}") from None
+
+
+@contextmanager
+def creation_lock(url: str) -> Iterator[None]:
+    """Hold the storage's lock while its tables and the study are created, so that workers started in
+    the same instant on an empty storage take turns (PostgreSQL: an advisory lock, Optuna issue #1092;
+    a SQLite or journal file: an flock on FILE.create-lock beside it). Other databases go without."""
+    file = storage_file(url)
+    if file is not None:
+        with _file_lock(file.with_name(file.name + ".create-lock"), url):  # not Optuna's own journal .lock
+            yield
+    elif url.startswith("postgresql"):
+        with _postgres_advisory_lock(url):
+            yield
+    else:
+        yield
+
+
+@contextmanager
+def _file_lock(path: Path, url: str) -> Iterator[None]:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(path, "a")  # noqa: SIM115 (held for the block)
+    except OSError as error:
+        raise ConfigError("sweep.storage", url, f"cannot be written: {error.strerror}: {path}") from None
+    with handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextmanager
+def _postgres_advisory_lock(url: str) -> Iterator[None]:
+    key = int.from_bytes(hashlib.sha256(b"sweeplab study creation").digest()[:8], "big", signed=True)
+    try:
+        engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
+        connection = engine.connect()
+    except sqlalchemy.exc.SQLAlchemyError as error:
+        raise ConfigError("sweep.storage", printable_url(url), f"cannot be opened: {str(error).splitlines()[0]}") from None
+    try:
+        connection.execute(sqlalchemy.text("SELECT pg_advisory_lock(:key)"), {"key": key})
+        yield
+    finally:
+        connection.close()  # ends the session, and with it the lock
+        engine.dispose()
 
 
 def build_sampler(spec: dict[str, Any], seed_parts: tuple[int, ...] = ()) -> optuna.samplers.BaseSampler:
@@ -118,15 +215,17 @@ def open_study(settings: SweepSettings, storage_url: str, *, seed_parts: tuple[i
     ``seed_parts`` (the worker's index) and the number of trials already stored
     go into the sampler's seed; see :func:`build_sampler`.
     """
-    storage = open_storage(storage_url, settings.heartbeat_s)
     sampler, pruner = build_sampler(settings.sampler), build_pruner(settings.pruner)  # bad options fail here
-    try:
-        study = optuna.create_study(
-            study_name=settings.study_name, storage=storage, load_if_exists=True, direction=settings.direction,
-            sampler=sampler, pruner=pruner,
-        )
-    except sqlalchemy.exc.SQLAlchemyError as error:
-        raise ConfigError("sweep.storage", printable_url(storage_url), f"cannot be used: {str(error).splitlines()[0]}") from None
+    with creation_lock(storage_url):
+        storage = open_storage(storage_url, settings.heartbeat_s)
+        try:
+            study = optuna.create_study(
+                study_name=settings.study_name, storage=storage, load_if_exists=True, direction=settings.direction,
+                sampler=sampler, pruner=pruner,
+            )
+        except sqlalchemy.exc.SQLAlchemyError as error:
+            raise ConfigError("sweep.storage", printable_url(storage_url),
+                              f"cannot be used: {str(error).splitlines()[0]}") from None
     study.sampler = build_sampler(settings.sampler, (*seed_parts, len(study.get_trials(deepcopy=False))))
     stored = study.direction.name.lower()
     if stored != settings.direction:
@@ -136,16 +235,17 @@ def open_study(settings: SweepSettings, storage_url: str, *, seed_parts: tuple[i
     return study
 
 
-def fail_dead_trials(study: optuna.Study) -> None:
+def fail_dead_trials(study: optuna.Study, ended_jobs: Collection[str] = ()) -> None:
     """Fail the running trials whose worker is dead, and queue each to run again once.
 
-    A worker of this host that no longer runs is noticed at once (:mod:`sweeplab.sweeps.liveness`);
+    A worker of this host that no longer runs, and a worker whose SLURM job is in
+    ``ended_jobs`` or was restarted since, are noticed at once (:mod:`sweeplab.sweeps.liveness`);
     others when their heartbeat is stale (Optuna does this before each trial it starts too).
     Doing it on opening the study keeps a trial killed with ``kill -9`` from holding one of
     the ``n_trials`` places.
     """
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        if worker_is_gone(trial.user_attrs.get("worker")):
+        if worker_is_gone(trial.user_attrs.get("worker")) or job_left_it(trial.user_attrs.get("cluster_job"), ended_jobs):
             study.tell(trial.number, state=TrialState.FAIL)
             queue_retry(study, trial)
     with warnings.catch_warnings():
@@ -166,8 +266,8 @@ def queue_retry(study: optuna.Study, trial: FrozenTrial) -> None:
 
 def load_existing_study(settings: SweepSettings, storage_url: str) -> optuna.Study:
     """The stored study, for reports; refuses a study name the storage does not hold."""
-    database = sqlalchemy.engine.make_url(storage_url).database if storage_url.startswith("sqlite") else None
-    if database and not Path(database).is_file():
+    file = storage_file(storage_url)
+    if file is not None and not file.is_file():
         raise UserInputError(f"sweep.storage={storage_url}: no such file; run the sweep before asking for its report")
     storage = open_storage(storage_url, settings.heartbeat_s)
     names = optuna.get_all_study_names(storage)

@@ -1,8 +1,9 @@
 """Worker processes that run a study's trials until ``n_trials`` of them have finished.
 
-``sweep.workers=K`` starts K processes (multiprocessing, spawn) on the same storage;
-several ``sweep.py`` commands on other machines may share a PostgreSQL study the
-same way. A worker stops asking for trials once finished + running trials fill
+``sweep.workers=K`` starts K processes (multiprocessing, spawn) on the same storage,
+or K SLURM jobs with ``sweep.launcher=slurm`` (:mod:`sweeplab.sweeps.cluster_workers`);
+several ``sweep.py`` commands on other machines may share a PostgreSQL or journal
+study the same way. A worker stops asking for trials once finished + running trials fill
 ``n_trials`` (Optuna's ``MaxTrialsCallback`` counting complete, pruned and running
 trials), and a trial that still starts one too many stands back untrained (see
 :meth:`TrialObjective._claim_place`). So the study ends with exactly ``n_trials``
@@ -21,6 +22,7 @@ import optuna
 from optuna.study import MaxTrialsCallback
 from optuna.trial import FrozenTrial, TrialState
 
+from sweeplab.cluster import current_job, use_allotted_cpus
 from sweeplab.errors import INTERRUPTED_EXIT_CODE, USER_ERROR_EXIT_CODE, UserInputError
 from sweeplab.sweeps.interrupts import stop_cleanly_on_signals, stop_if_signalled
 from sweeplab.sweeps.log_setup import LOG_FILE, configure_sweep_logging
@@ -72,6 +74,10 @@ def run_study(plan: SweepPlan) -> list[int]:
         log.info("study %s: all %d trials are finished or running; nothing to add", settings.study_name, settings.n_trials)
         return []
     log.info("study %s: %d of %d places left", settings.study_name, left, settings.n_trials)
+    if settings.launcher != "local":
+        from sweeplab.sweeps.cluster_workers import run_cluster_workers  # noqa: PLC0415 (submitit: an extra)
+
+        return run_cluster_workers(plan, min(settings.workers, left))
     return run_workers(plan, min(settings.workers, left))
 
 
@@ -122,19 +128,30 @@ def _wait_for(processes: list[multiprocessing.process.BaseProcess]) -> None:
 
 def _worker_main(plan: SweepPlan, worker_index: int, workers: int) -> None:
     """The entry point of a spawned worker process."""
+    try:
+        sys.exit(worker_entry(plan, worker_index, workers))
+    except KeyboardInterrupt:
+        sys.exit(INTERRUPTED_EXIT_CODE)
+
+
+def worker_entry(plan: SweepPlan, worker_index: int, workers: int) -> int:
+    """What a worker in a process of its own runs (spawned here, or a cluster's job): set up the
+    process, run trials; returns the exit code. A stop signal raises :class:`KeyboardInterrupt`."""
     from sweeplab.config.resolvers import register_resolvers  # noqa: PLC0415 (a fresh interpreter)
 
     stop_cleanly_on_signals()
     register_resolvers()
     configure_sweep_logging(plan.study_dir / LOG_FILE, worker=worker_index)
-    _share_cpu_threads(workers)
+    if current_job() is not None:
+        use_allotted_cpus()
+    else:
+        _share_cpu_threads(workers)
     try:
         run_worker(plan, worker_index)
     except UserInputError as error:
         log.error("%s", error)
-        sys.exit(USER_ERROR_EXIT_CODE)
-    except KeyboardInterrupt:
-        sys.exit(INTERRUPTED_EXIT_CODE)
+        return USER_ERROR_EXIT_CODE
+    return 0
 
 
 def _share_cpu_threads(workers: int) -> None:
