@@ -155,6 +155,7 @@ def test_a_requeued_job_resumes_in_its_folder_and_ends_as_an_uninterrupted_one(s
     assert grid.returncode == 0, out[-2000:] + err[-3000:]
     requeued, uninterrupted = results_of(root / "0"), results_of(root / "1")
     assert requeued["job"]["id"] == job_id and requeued["job"]["restarts"] == 1
+    assert requeued["hparams"]["resume"] is True and uninterrupted["hparams"]["resume"] is False  # from last.ckpt
     assert uninterrupted["job"]["restarts"] == 0
     assert requeued["status"] == "completed" and requeued["epochs_run"] == 3
     assert requeued["test_acc"] == uninterrupted["test_acc"] and requeued["test_loss"] == uninterrupted["test_loss"]
@@ -236,3 +237,21 @@ def test_a_cancelled_job_is_a_row_of_the_summary_and_the_grid_ends(slurm, tmp_pa
     assert results_of(root / "0")["status"] == "interrupted" and results_of(root / "1")["status"] == "completed"
     summary = (root / "summary.md").read_text()
     assert "| interrupted" in summary and "| completed" in summary
+
+
+def test_a_requeued_cross_validation_keeps_its_finished_folds_and_resumes_the_one_it_was_in(slurm, tmp_path):
+    """Requeued in fold 1: fold 0 is read back, fold 1 resumes; the report equals an uninterrupted CV run's."""
+    root = tmp_path / "grid"
+    command = [sys.executable, str(REPO / "train.py"), "-m", "hydra/launcher=slurm", *RESUMABLE, "cv.folds=2",
+               "+callbacks.requeue._target_=wait_for_requeue.WaitForRequeue", "+callbacks.requeue.epoch=1,99",
+               "+callbacks.requeue.folder=fold_1", f"hydra.sweep.dir={root}"]
+    grid, job_id, out, err = _run_holding_a_job(command, tmp_path, root / "0" / "fold_1" / MARKER, _requeue_now)
+    assert grid.returncode == 0, out[-2000:] + err[-3000:]
+    reports = [json.loads((root / job / "cv_report.json").read_text()) for job in ("0", "1")]
+    assert [r["status"] for r in reports] == ["completed", "completed"]
+    requeued, uninterrupted = ([(f["run_dir"], f["val_loss"], f["epochs_run"]) for f in r["fold_results"]]
+                               for r in reports)
+    assert requeued == uninterrupted and len(requeued) == 2
+    assert results_of(root / "0" / "fold_1")["job"]["restarts"] == 1
+    assert results_of(root / "0" / "fold_1")["hparams"]["resume"] is True  # from its checkpoint, not from scratch
+    assert results_of(root / "0" / "fold_0")["job"]["restarts"] == 0  # trained once, before the requeue

@@ -219,7 +219,6 @@ def _train(cfg: DictConfig, run_dir: Path, hydra_cfg: DictConfig, folder_is_new:
     from sweeplab.runs.results import COMPLETED, EXIT_CODES  # noqa: PLC0415
     from sweeplab.runs.start import starting_run  # noqa: PLC0415
 
-    cfg = resume_if_requeued(cfg, run_dir)
     with starting_run(cfg, run_dir, hydra_cfg, list(hydra_cfg.overrides.task), folder_is_new=folder_is_new) as start:
         BUG_REPORT_DIR.append(run_dir)
         if cfg.get("lr_find"):
@@ -235,7 +234,7 @@ def _train(cfg: DictConfig, run_dir: Path, hydra_cfg: DictConfig, folder_is_new:
         else:
             from sweeplab.runs.fit import fit  # noqa: PLC0415
 
-            results = fit(cfg, run_dir, on_start=start)
+            results = fit(resume_if_requeued(cfg, run_dir), run_dir, on_start=start)  # a requeued job goes on
             status, error, score = results.status, results.error, results.best_val_acc
     if hydra_cfg.mode != RunMode.MULTIRUN and status != COMPLETED:
         print(f"run {status}: {error}", file=sys.stderr)

@@ -19,6 +19,7 @@ from typing import Any
 from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig
 
+from sweeplab.cluster import current_job
 from sweeplab.cv.folds import Fold, check_cv_settings, check_folds_fit_classes, split_seeds, stratified_folds, write_folds
 from sweeplab.cv.refit import refit_epochs, refit_on_pool
 from sweeplab.cv.report import completed, fold_record, per_class_accuracy, summarize, write_cv_report
@@ -30,7 +31,8 @@ from sweeplab.runs.fit import fit
 from sweeplab.runs.folder import CV_FOLDS_JSON, CV_REPORT_MD, RunFolder
 from sweeplab.runs.hparams import flat_hparams, log_hparams
 from sweeplab.runs.provenance import git_commit
-from sweeplab.runs.results import COMPLETED, FAILED, INTERRUPTED
+from sweeplab.runs.checkpoints import resume_if_requeued
+from sweeplab.runs.results import COMPLETED, FAILED, INTERRUPTED, RunResults
 
 log = logging.getLogger(__name__)
 
@@ -93,8 +95,9 @@ def cross_validate(
     for fold in folds:
         log.info("cross-validation: %s (repeat %d, fold %d of %d)", fold.name, fold.repeat, fold.fold + 1, cfg.cv.folds)
         try:
-            results = fit(cfg, run_dir / fold.name, split=(fold.train_indices, fold.val_indices),
-                          datamodule=datamodule, evaluate_test=False)
+            results = finished_before_requeue(run_dir / fold.name) or fit(
+                resume_if_requeued(cfg, run_dir / fold.name), run_dir / fold.name,
+                split=(fold.train_indices, fold.val_indices), datamodule=datamodule, evaluate_test=False)
         except UserInputError:
             raise
         except BaseException as failure:
@@ -118,6 +121,22 @@ def cross_validate(
             cv_run.finish(_failure_status(failure), f"refit: {_describe(failure)}")
             raise
     return cv_run.finish(COMPLETED, None, refit)
+
+
+def finished_before_requeue(fold_dir: Path) -> RunResults | None:
+    """In a SLURM job started again (a requeue), the results of a fold its earlier attempt completed: the
+    fold is not trained again (the one it was in resumes from its last checkpoint, :func:`resume_if_requeued`)."""
+    job = current_job()
+    if job is None or not job.requeued:
+        return None
+    try:
+        results = RunResults.read(RunFolder(fold_dir).results)
+    except UserInputError:
+        return None
+    if results.status != COMPLETED:
+        return None
+    log.info("cross-validation: %s was completed before SLURM requeued job %s; kept", fold_dir.name, job.id)
+    return results
 
 
 def _failure_status(failure: BaseException) -> str:
