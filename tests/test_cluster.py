@@ -255,3 +255,16 @@ def test_a_requeued_cross_validation_keeps_its_finished_folds_and_resumes_the_on
     assert results_of(root / "0" / "fold_1")["job"]["restarts"] == 1
     assert results_of(root / "0" / "fold_1")["hparams"]["resume"] is True  # from its checkpoint, not from scratch
     assert results_of(root / "0" / "fold_0")["job"]["restarts"] == 0  # trained once, before the requeue
+
+
+def test_the_accelerator_is_checked_on_the_jobs_node_not_on_the_login_node(slurm, tmp_path):
+    """trainer=gpu is submitted from a machine without a GPU (a login node); the job on a node without one
+    is a failed row saying so, in the words train.py uses on that machine."""
+    root = tmp_path / "grid"
+    done = run_cli("train.py", "-m", "hydra/launcher=slurm", "trainer=gpu", "seed=1,2", *SMALL,
+                   "trainer.max_epochs=1", f"hydra.sweep.dir={root}", cwd=tmp_path, timeout=DEADLINE_S)
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = [results_of(root / str(number)) for number in (0, 1)]
+    assert all(r["status"] == "failed" and "trainer.accelerator='gpu' is invalid: not available here" in r["error"]
+               and r["job"]["scheduler"] == "slurm" for r in rows)
+    assert (root / "summary.md").read_text().count("| failed") == 2

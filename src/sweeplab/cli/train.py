@@ -26,7 +26,7 @@ from sweeplab.cli.common import BUG_REPORT_DIR, command, exit_for, user_error_me
 from sweeplab.cli.console import configure_console
 from sweeplab.cluster import current_job, quiet_missing_accounting, use_allotted_cpus
 from sweeplab.config.compose import compose_train
-from sweeplab.config.launchers import CLUSTER_LAUNCHERS, missing_launcher
+from sweeplab.config.launchers import CLUSTER_LAUNCHERS, missing_launcher, runs_here
 from sweeplab.config.locations import CONFIG_DIR, TRAIN_CONFIG
 from sweeplab.config.resolvers import register_resolvers
 from sweeplab.devices import missing_accelerator
@@ -110,7 +110,7 @@ def preflight(invocation: Invocation) -> None:
     launcher = check_launcher(invocation)
     if invocation.runs_nothing:
         return
-    if launcher not in CLUSTER_LAUNCHERS:  # a cluster's jobs check their own node (run)
+    if runs_here(launcher):  # a cluster's jobs check their own node (run)
         for cfg in configs:
             refuse_missing_accelerator(cfg)
     configure_console(verbose=bool(configs[0].get("verbose", False)))
@@ -120,7 +120,7 @@ def preflight(invocation: Invocation) -> None:
     for number, (job, cfg) in enumerate(zip(jobs, configs)):
         try:
             check_cv_settings(cfg.get("cv"))
-            check_config(cfg)
+            check_config(cfg, on_this_machine=runs_here(launcher))
         except UserInputError as error:
             raise UserInputError(f"job {number} of the grid ({' '.join(job)}): {error}" if invocation.multirun
                                  else str(error)) from None

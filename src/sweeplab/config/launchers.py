@@ -12,6 +12,11 @@ CLUSTER_LAUNCHERS = ("slurm", "slurm_local")  # submitit's SLURM executor, and i
 SLURM_EXTRA = "pip install 'sweeplab[slurm]'"
 
 
+def runs_here(launcher: str | None) -> bool:
+    """Whether the jobs of ``launcher`` run on this machine (so its accelerator is theirs): not SLURM's."""
+    return launcher != "slurm"
+
+
 def missing_launcher(name: str, *, hydra_plugin: bool) -> str | None:
     """Why launcher ``name`` cannot submit jobs from here, or None (also for launchers that are not a cluster's).
 

@@ -244,10 +244,11 @@ def cluster_plugins() -> list[Any]:
 # --- building it all once, on nothing, before any data is read --------------------------
 
 
-def check_buildable(cfg: DictConfig) -> None:
+def check_buildable(cfg: DictConfig, *, on_this_machine: bool = True) -> None:
     """Build what can be built without data (the data module's object, the model for the shape the
     data will have, optimizer and schedule on one dummy weight, callbacks, the trainer): whatever any
-    of them refuses is refused now."""
+    of them refuses is refused now. Not ``on_this_machine`` (jobs for a cluster's nodes), the trainer is
+    built for the CPU: the node's accelerator is checked by the job on the node."""
     with _quiet():
         datamodule = construct("data", cfg.data)
         expected = datamodule.expected_shape()
@@ -259,7 +260,9 @@ def check_buildable(cfg: DictConfig) -> None:
         if scheduler is not None:
             _dry_run_schedule("scheduler", scheduler, optimizer)
         build_callbacks(cfg, Path("."))
-        construct("trainer", cfg.trainer, logger=False, callbacks=[], enable_checkpointing=False,
+        trainer = cfg.trainer if on_this_machine else {**OmegaConf.to_container(cfg.trainer, resolve=True),
+                                                         "accelerator": "cpu"}
+        construct("trainer", trainer, logger=False, callbacks=[], enable_checkpointing=False,
                   enable_progress_bar=False, enable_model_summary=False)
 
 

@@ -54,8 +54,9 @@ EXTRA_CONSTRAINTS: dict[str, dict[str, list]] = {
 _MISSING = object()
 
 
-def check_config(cfg: DictConfig) -> None:
-    """Raise :class:`~sweeplab.errors.UserInputError` for the first thing in ``cfg`` that cannot run."""
+def check_config(cfg: DictConfig, *, on_this_machine: bool = True) -> None:
+    """Raise :class:`~sweeplab.errors.UserInputError` for the first thing in ``cfg`` that cannot run
+    (not ``on_this_machine``: on a cluster's node, whose accelerator is not checked here)."""
     for key in REQUIRED_KEYS:
         if key not in cfg:
             raise ConfigError(key, None, "missing from the config")
@@ -67,7 +68,7 @@ def check_config(cfg: DictConfig) -> None:
     # the trainer first: other groups interpolate its values (a cosine's T_max is ${trainer.max_epochs})
     for key, node in sorted(target_nodes(container), key=lambda item: item[0] != "trainer"):
         check_target_node(key, node)
-    check_buildable(cfg)
+    check_buildable(cfg, on_this_machine=on_this_machine)
 
 
 def resolved(cfg: DictConfig) -> dict[str, Any]:

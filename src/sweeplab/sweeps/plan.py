@@ -18,6 +18,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from sweeplab.config.compose import compose_train
+from sweeplab.config.launchers import runs_here
 from sweeplab.constraints import is_int
 from sweeplab.errors import ConfigError, UserInputError
 from sweeplab.sweeps.settings import SweepSettings
@@ -53,14 +54,14 @@ def plan_sweep(settings: SweepSettings, command_line_overrides: tuple[str, ...] 
 
         check_cv_settings(base.get("cv"))
         if not settings.report_only:
-            check_config(base)
+            check_config(base, on_this_machine=runs_here(settings.launcher))
     except UserInputError as error:
         raise UserInputError(f"training overrides {' '.join(base_overrides) or '(none)'}: {error}") from None
     _warn_about_fixed_values(settings, command_line_overrides)
     if not settings.report_only:
         for param in settings.space:
             _check_param_type(param, base)
-            _check_param_bounds(param, base_overrides)
+            _check_param_bounds(param, base_overrides, on_this_machine=runs_here(settings.launcher))
         _check_objective(settings, base)
     if settings.storage:
         check_storage_url(settings.storage)
@@ -77,13 +78,13 @@ def _check_param_type(param: Param, base: DictConfig) -> None:
                           f"must be int: {param.key} is an integer ({current} in the base config)")
 
 
-def _check_param_bounds(param: Param, base_overrides: tuple[str, ...]) -> None:
+def _check_param_bounds(param: Param, base_overrides: tuple[str, ...], *, on_this_machine: bool) -> None:
     from sweeplab.runs.checks import check_config  # noqa: PLC0415
 
     for value in param.extreme_values():
         overrides = (*base_overrides, *param.condition_overrides(), override(param.key, value))
         try:
-            check_config(compose_train(overrides))
+            check_config(compose_train(overrides), on_this_machine=on_this_machine)
         except UserInputError as error:
             raise UserInputError(f"sweep.space.{param.key}: a trial with {override(param.key, value)} "
                                  f"cannot run: {error}") from None
