@@ -188,3 +188,75 @@ def test_a_missing_path_is_refused_before_reading_any_run(tmp_path):
     _write_run(tmp_path / "run", lr=0.1, seed=0, test_acc=0.5)
     with pytest.raises(UserInputError, match="missing.*does not exist"):
         load_runs([tmp_path / "run", tmp_path / "missing"])
+
+
+# --- --where queries and seed groups -------------------------------------------------------
+
+
+def _record(name: str, status: str = "completed", **values) -> RunRecord:
+    hparams = {k: v for k, v in values.items() if k in ("model", "optimizer.lr", "seed")}
+    results = {k: v for k, v in values.items() if k not in hparams}
+    return RunRecord(Path(name), status, hparams=hparams, results=results)
+
+
+QUERY_RUNS = [
+    _record("a", model="lenet", **{"optimizer.lr": 0.001}, test_acc=0.99),
+    _record("b", model="lenet", **{"optimizer.lr": 0.1}, test_acc=0.97),
+    _record("c", model="mlp", **{"optimizer.lr": 0.001}, test_acc=0.95),
+    _record("d", "failed", model="mlp", **{"optimizer.lr": 0.01}),
+]
+
+
+@pytest.mark.parametrize("query, kept", [
+    ("model=lenet", "ab"), ("model=LeNet and optimizer.lr<0.01", "a"), ("test_acc>0.96", "ab"),
+    ("test_acc>=0.97 or model=mlp", "abcd"), ("model!=lenet", "cd"), ("status=failed", "d"),
+    ("optimizer.lr in [0.001, 0.01]", "acd"), ("model in ['mlp']", "cd"), ("test_acc<1", "abc"),  # d: no test_acc
+    ("model=mlp and (status=failed or test_acc>0.99)", "d"), ("optimizer.lr=1e-3", "ac"),
+])
+def test_where_keeps_the_runs_its_conditions_match(query, kept):
+    from sweeplab.reports.query import select
+
+    assert "".join(str(r.path) for r in select(QUERY_RUNS, query)) == kept
+
+
+def test_where_is_applied_before_ranking_and_said_in_a_note():
+    table = build_table(QUERY_RUNS, metric="test_acc", where="model=lenet")
+    assert [row["run"] for row in table.rows] == ["a", "b"] and "2 of 4 runs match the filters" in table.notes
+
+
+def test_seed_groups_get_intervals_and_welchs_test_of_the_best_two():
+    from scipy import stats
+
+    lenet = [0.991, 0.990, 0.992]
+    mlp = [0.981, 0.983, 0.980]
+    runs = [_record(f"l{i}", model="lenet", seed=i, test_acc=v) for i, v in enumerate(lenet)]
+    runs += [_record(f"m{i}", model="mlp", seed=i, test_acc=v) for i, v in enumerate(mlp)]
+    lines = build_table(runs, metric="test_acc", group_seeds=True).comparison
+    half = stats.t.ppf(0.975, 2) * statistics.stdev(lenet) / 3 ** 0.5
+    assert lines[0] == (f"model=lenet: test_acc {statistics.fmean(lenet):.4f} ± {statistics.stdev(lenet):.4f} over n=3, "
+                        f"95% interval [{statistics.fmean(lenet) - half:.4f}, {statistics.fmean(lenet) + half:.4f}]")
+    p_value = stats.ttest_ind(lenet, mlp, equal_var=False).pvalue
+    assert lines[2].startswith(f"model=lenet vs model=mlp: test_acc {statistics.fmean(lenet) - statistics.fmean(mlp):.4f} higher")
+    assert f"p={p_value:.3g}" in lines[2] and "significant at the 5% level: model=lenet is better" in lines[2]
+
+
+def test_overlapping_seed_groups_are_said_not_to_differ():
+    runs = [_record(f"l{i}", model="lenet", seed=i, test_acc=v) for i, v in enumerate([0.95, 0.97, 0.96])]
+    runs += [_record(f"m{i}", model="mlp", seed=i, test_acc=v) for i, v in enumerate([0.96, 0.95, 0.97])]
+    verdict = build_table(runs, metric="test_acc", group_seeds=True).comparison[-1]
+    assert "not significant at the 5% level: these seeds do not tell the two apart" in verdict
+
+
+def test_one_seed_per_group_gets_no_test_but_says_what_to_do():
+    runs = [_record("l", model="lenet", seed=1, test_acc=0.99), _record("m", model="mlp", seed=1, test_acc=0.98)]
+    lines = build_table(runs, metric="test_acc", group_seeds=True).comparison
+    assert "(one seed: no interval)" in lines[0] and "train more seeds" in lines[-1]
+
+
+def test_where_on_a_real_grid_lists_the_runs_it_names(multirun, capsys):
+    root, results = multirun
+    chosen = [r for r in results if r["hparams"]["optimizer.lr"] < float(max(LRS, key=float))]
+    compare([str(root), "--where", f"model=mlp and optimizer.lr<{max(LRS, key=float)} and status=completed"])
+    header, rows = _markdown_rows(capsys.readouterr().out)
+    lr = header.index("optimizer.lr")
+    assert sorted(float(row[lr]) for row in rows) == sorted(r["hparams"]["optimizer.lr"] for r in chosen)

@@ -27,8 +27,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--top", type=int, default=None, metavar="N", help="show only the best N rows")
     p.add_argument("--filter", action="append", default=[], metavar="KEY=VALUE",
                    help="keep runs whose KEY (hyperparameter, config group, status, dataset...) is VALUE; repeatable")
+    p.add_argument("--where", default=None, metavar="QUERY",
+                   help='keep the runs QUERY matches: "model=lenet and optimizer.lr<0.01 and test_acc>0.98" '
+                        "(config keys, metrics, status; = != < <= > >=, in [a, b]; and, or, parentheses)")
     p.add_argument("--group-seeds", action="store_true",
-                   help="one row per config that differs only in seed: mean ± std over its seeds, and their number")
+                   help="one row per config that differs only in seed: mean ± std over its seeds, their number; "
+                        "below the table each group's 95%% interval and Welch's t-test of the best two")
     return p
 
 
@@ -49,10 +53,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(paired)
         return
     filters = [parse_filter(text) for text in args.filter]
-    table = build_table(load_runs(args.paths), metric=args.metric, top=args.top, filters=filters,
+    table = build_table(load_runs(args.paths), metric=args.metric, top=args.top, filters=filters, where=args.where,
                         group_seeds=args.group_seeds)
     text = render(table, args.format)
     sys.stdout.write(text)
+    if table.comparison and args.format == "md":
+        print("\n" + "\n".join(f"- {line}" for line in table.comparison))
     for note in table.notes:
         print(f"note: {note}", file=sys.stderr)
 

@@ -21,7 +21,9 @@ from typing import Any
 
 from sweeplab.errors import ConfigError
 from sweeplab.metrics import RESULT_METRICS, metric as metric_named
+from sweeplab.reports.query import select
 from sweeplab.reports.run_records import RunRecord
+from sweeplab.reports.seed_groups import Group, compare_best_two
 from sweeplab.runs.results import COMPLETED
 
 METRIC_COLUMNS = ("test_acc", "best_val_acc", "epochs_run", "duration_s")
@@ -50,6 +52,7 @@ class RunsTable:
     columns: list[str]
     rows: list[dict[str, Any]]
     notes: list[str] = field(default_factory=list)  # for people: what was cut, what does not compare
+    comparison: list[str] = field(default_factory=list)  # group_seeds: each group's interval, the best two tested
 
 
 @dataclass
@@ -181,14 +184,18 @@ def build_table(
     metric: str = "test_acc",
     top: int | None = None,
     filters: Sequence[tuple[str, str]] = (),
+    where: str | None = None,
     group_seeds: bool = False,
 ) -> RunsTable:
-    """The comparison of ``records``: filtered, grouped by seed if asked, sorted best first, cut to ``top``."""
+    """The comparison of ``records``: filtered (``filters``, the ``where`` query), grouped by seed if asked,
+    sorted best first, cut to ``top``."""
     if metric not in SORTABLE_METRICS:
         raise ConfigError("--metric", metric, f"one of {', '.join(SORTABLE_METRICS)}")
     if top is not None and top < 1:
         raise ConfigError("--top", top, "a positive number of rows")
     chosen = apply_filters(records, filters)
+    if where is not None:
+        chosen = select(chosen, where)
     entries = _group_by_seed(chosen) if group_seeds else [_Entry([r]) for r in chosen]
     ranked = _sorted(entries, metric)
     shown = ranked[:top] if top else ranked
@@ -210,7 +217,18 @@ def build_table(
         row.update({key: entry.first.hparams.get(key) for key in hparam_columns})
         row.update({key: entry.metric(key) for key in columns if key in SORTABLE_METRICS})
         rows.append(row)
-    return RunsTable(columns, rows, notes)
+    comparison = compare_best_two([_seed_group(entry, hparam_columns, metric) for entry in shown], metric) \
+        if group_seeds else []
+    return RunsTable(columns, rows, notes, comparison)
+
+
+def _seed_group(entry: _Entry, hparam_columns: Sequence[str], metric: str) -> Group:
+    """The completed runs' values of ``metric``, named by what tells the groups apart: the config groups
+    (``model=lenet``) when they differ, else the hyperparameters."""
+    groups = [key for key in hparam_columns if "." not in key]
+    name = " ".join(f"{key}={entry.first.hparams.get(key)}" for key in groups or hparam_columns) or str(entry.first.path)
+    values = [_number(r.results.get(metric)) for r in entry.records if r.status == COMPLETED]
+    return Group(name, tuple(float(v) for v in values if v is not None))
 
 
 def _notes(chosen: list[RunRecord], total: int, ranked: list[_Entry], shown: list[_Entry], metric: str) -> list[str]:
