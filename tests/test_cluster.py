@@ -20,9 +20,8 @@ import pytest
 from optuna.trial import TrialState
 
 from conftest import REPO, run_cli
-from sweeplab.cluster import current_job
+from sweeplab.cluster import current_job, submitit_parameters
 from sweeplab.config.launchers import missing_launcher
-from sweeplab.sweeps.cluster_workers import executor_parameters
 MARKER = "waiting_for_requeue"  # tests/helpers/wait_for_requeue.py writes it
 
 SMALL = ["data=fake", "data.num_samples=256", "data.num_test_samples=64", "data.batch_size=32", "logger=csv",
@@ -71,10 +70,10 @@ def test_a_machine_without_sbatch_is_told_so(monkeypatch):
 def test_sweep_cluster_settings_become_submitits_parameters():
     cluster = {"partition": "gpu", "timeout_min": 30, "max_num_timeout": 3, "cpus_per_task": 2, "gpus_per_node": 1,
                "mem_gb": None, "additional_parameters": {"account": "lab"}, "setup": []}
-    assert executor_parameters(cluster, "slurm", "sweep-x") == {
+    assert submitit_parameters({**cluster, "name": "sweep-x"}, "slurm") == {
         "slurm_partition": "gpu", "timeout_min": 30, "cpus_per_task": 2, "gpus_per_node": 1,
         "slurm_additional_parameters": {"account": "lab"}, "name": "sweep-x"}
-    assert executor_parameters(cluster, "local", "sweep-x") == {"timeout_min": 30, "cpus_per_task": 2,
+    assert submitit_parameters({**cluster, "name": "sweep-x"}, "local") == {"timeout_min": 30, "cpus_per_task": 2,
                                                                 "gpus_per_node": 1, "name": "sweep-x"}
 
 

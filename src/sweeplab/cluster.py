@@ -99,6 +99,34 @@ def quiet_missing_accounting() -> None:
         logger.addFilter(WithoutAccounting())
 
 
+SUBMITIT_GENERIC = ("timeout_min", "cpus_per_task", "gpus_per_node", "tasks_per_node", "mem_gb", "nodes", "name",
+                    "stderr_to_stdout")  # the parameters every submitit executor takes under these names
+EXECUTOR_ARGUMENTS = ("submitit_folder", "max_num_timeout")  # the executor's own, not a job's parameters
+
+
+def submitit_parameters(settings: Mapping[str, Any], executor: str) -> dict[str, Any]:
+    """Job settings (``conf/hydra/launcher/slurm.yaml``'s names, ``sweep.cluster``'s) in submitit's words:
+    generic names as they are, SLURM's with ``slurm_`` before them (the local executor takes the generic
+    ones only); unset values (None, empty) are left to submitit's defaults."""
+    chosen = {key: value for key, value in settings.items()
+              if value not in (None, {}, []) and key not in EXECUTOR_ARGUMENTS}
+    if executor == "local":
+        return {key: value for key, value in chosen.items() if key in SUBMITIT_GENERIC}
+    return {key if key in SUBMITIT_GENERIC else f"{executor}_{key}": value for key, value in chosen.items()}
+
+
+def submitit_executor(folder: str | os.PathLike, executor: str, settings: Mapping[str, Any]) -> Any:
+    """A submitit executor (``slurm`` or ``local``) writing into ``folder``, with ``settings`` for its jobs
+    (``max_num_timeout``: how many times SLURM requeues a job that ran out of time)."""
+    import submitit  # noqa: PLC0415 (an extra)
+
+    timeouts = settings.get("max_num_timeout")
+    init = {"slurm_max_num_timeout": timeouts} if executor == "slurm" and timeouts is not None else {}
+    made = submitit.AutoExecutor(folder=folder, cluster=executor, **init)
+    made.update_parameters(**submitit_parameters(settings, executor))
+    return made
+
+
 def ended(jobs: Sequence[Any]) -> list[Any]:
     """The submitit jobs of ``jobs`` that have ended: their result file is written, or SLURM no longer lists
     them (cancelled, killed, out of memory: on a cluster without accounting submitit alone would wait for

@@ -24,19 +24,17 @@ from typing import Any
 
 from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, JobStatus, filter_overrides
-from omegaconf import OmegaConf, open_dict
+from omegaconf import open_dict
 
-from sweeplab.cluster import ended, ended_without_result
+from sweeplab.cluster import ended, ended_without_result, submitit_executor
 
 try:
     from hydra_plugins.hydra_submitit_launcher import submitit_launcher
-    from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
 except ImportError:  # the slurm extra is not installed
     submitit_launcher = None
 
 log = logging.getLogger(__name__)
 POLL_S = 5.0  # how often the jobs are looked at
-INIT_KEYS = ("submitit_folder", "max_num_timeout")  # the executor's own arguments, not a job's parameters
 
 
 class _WaitingLauncher:
@@ -46,9 +44,7 @@ class _WaitingLauncher:
     params: dict[str, Any]
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
-        import submitit  # noqa: PLC0415 (as the plugin: plugin discovery stays fast)
-
-        jobs = self._submit(submitit, job_overrides, initial_job_idx)
+        jobs = self._submit(job_overrides, initial_job_idx)
         waiting = list(jobs)
         while waiting:
             time.sleep(POLL_S)
@@ -57,14 +53,9 @@ class _WaitingLauncher:
         return [self._job_return(job, list(overrides), initial_job_idx + index)
                 for index, (job, overrides) in enumerate(zip(jobs, job_overrides))]
 
-    def _submit(self, submitit: Any, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> list:
+    def _submit(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> list:
         """Submit one job per override list, as the plugin does (the same parameters, folders and arguments)."""
-        params = dict(self.params)
-        init = {f"{self.executor}_max_num_timeout": params["max_num_timeout"]} if "max_num_timeout" in params else {}
-        executor = submitit.AutoExecutor(folder=params["submitit_folder"], cluster=self.executor, **init)
-        generic = set(OmegaConf.structured(BaseQueueConf).keys())
-        executor.update_parameters(**{key if key in generic else f"{self.executor}_{key}": value
-                                      for key, value in params.items() if key not in INIT_KEYS})
+        executor = submitit_executor(self.params["submitit_folder"], self.executor, self.params)
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
         log.info("submitting %d jobs (%s) for %s", len(job_overrides), self.executor, sweep_dir)
@@ -74,7 +65,7 @@ class _WaitingLauncher:
             log.info("\t#%d : %s", number, " ".join(filter_overrides(overrides)))
             arguments.append((list(overrides), "hydra.sweep.dir", number, f"job_id_for_{number}", Singleton.get_state()))
         jobs = executor.map_array(self, *zip(*arguments))
-        log.info("jobs %s; their logs: %s", " ".join(job.job_id for job in jobs), Path(params["submitit_folder"]).parent)
+        log.info("jobs %s; their logs: %s", " ".join(job.job_id for job in jobs), Path(self.params["submitit_folder"]).parent)
         return jobs
 
     def _job_return(self, job: Any, overrides: list[str], number: int) -> JobReturn:

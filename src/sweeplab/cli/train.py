@@ -215,7 +215,6 @@ def run(cfg: DictConfig) -> float | None:
 
 def _train(cfg: DictConfig, run_dir: Path, hydra_cfg: DictConfig, folder_is_new: bool) -> float | None:
     from sweeplab.cv.folds import cross_validates  # noqa: PLC0415 (checked: now pay for torch and Lightning)
-    from sweeplab.runs.checkpoints import resume_if_requeued  # noqa: PLC0415
     from sweeplab.runs.results import COMPLETED, EXIT_CODES  # noqa: PLC0415
     from sweeplab.runs.start import starting_run  # noqa: PLC0415
 
@@ -234,7 +233,7 @@ def _train(cfg: DictConfig, run_dir: Path, hydra_cfg: DictConfig, folder_is_new:
         else:
             from sweeplab.runs.fit import fit  # noqa: PLC0415
 
-            results = fit(resume_if_requeued(cfg, run_dir), run_dir, on_start=start)  # a requeued job goes on
+            results = fit(cfg, run_dir, on_start=start)
             status, error, score = results.status, results.error, results.best_val_acc
     if hydra_cfg.mode != RunMode.MULTIRUN and status != COMPLETED:
         print(f"run {status}: {error}", file=sys.stderr)

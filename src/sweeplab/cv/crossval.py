@@ -31,7 +31,6 @@ from sweeplab.runs.fit import fit
 from sweeplab.runs.folder import CV_FOLDS_JSON, CV_REPORT_MD, RunFolder
 from sweeplab.runs.hparams import flat_hparams, log_hparams
 from sweeplab.runs.provenance import git_commit
-from sweeplab.runs.checkpoints import resume_if_requeued
 from sweeplab.runs.results import COMPLETED, FAILED, INTERRUPTED, RunResults
 
 log = logging.getLogger(__name__)
@@ -96,8 +95,8 @@ def cross_validate(
         log.info("cross-validation: %s (repeat %d, fold %d of %d)", fold.name, fold.repeat, fold.fold + 1, cfg.cv.folds)
         try:
             results = finished_before_requeue(run_dir / fold.name) or fit(
-                resume_if_requeued(cfg, run_dir / fold.name), run_dir / fold.name,
-                split=(fold.train_indices, fold.val_indices), datamodule=datamodule, evaluate_test=False)
+                cfg, run_dir / fold.name, split=(fold.train_indices, fold.val_indices), datamodule=datamodule,
+                evaluate_test=False)
         except UserInputError:
             raise
         except BaseException as failure:

@@ -66,10 +66,11 @@ class AllOf:
 
 
 def record_values(record: RunRecord, key: str) -> list[Any]:
-    """The run's values named ``key``: its status, config group choice, hyperparameter or result."""
+    """The run's values named ``key``: its status, config group choice, hyperparameter or result
+    (a null value too: ``KEY=null`` matches it)."""
     if key == "status":
         return [record.status]
-    return [source[key] for source in (record.hparams, record.results) if key in source and source[key] is not None]
+    return [source[key] for source in (record.hparams, record.results) if key in source]
 
 
 def _is_number(value: Any) -> bool:
@@ -77,6 +78,9 @@ def _is_number(value: Any) -> bool:
 
 
 def _equal(value: Any, wanted: str) -> bool:
+    """``value`` (of a run) is the ``wanted`` text: numbers as numbers, words without regard to case."""
+    if value is None:
+        return wanted.lower() in ("none", "null", "")
     if isinstance(value, bool):
         return wanted.lower() == str(value).lower()
     if _is_number(value):
@@ -137,18 +141,18 @@ class _Parser:
         raise QueryError(self.query, f"{expected}, found {where}")
 
     def _any(self) -> Any:
-        parts = [self._all()]
-        while (token := self._peek()) is not None and token[0] == "or":
-            self.at += 1
-            parts.append(self._all())
-        return parts[0] if len(parts) == 1 else AnyOf(tuple(parts))
+        return self._joined("or", self._all, AnyOf)
 
     def _all(self) -> Any:
-        parts = [self._one()]
-        while (token := self._peek()) is not None and token[0] == "and":
+        return self._joined("and", self._one, AllOf)
+
+    def _joined(self, word: str, part: Callable[[], Any], combine: Callable[[tuple], Any]) -> Any:
+        """``part (word part)*``: one part as it is, several combined."""
+        parts = [part()]
+        while (token := self._peek()) is not None and token[0] == word:
             self.at += 1
-            parts.append(self._one())
-        return parts[0] if len(parts) == 1 else AllOf(tuple(parts))
+            parts.append(part())
+        return parts[0] if len(parts) == 1 else combine(tuple(parts))
 
     def _one(self) -> Any:
         token = self._peek()
@@ -190,13 +194,19 @@ def conditions(expression: Any) -> list[Condition]:
     return [condition for part in expression.parts for condition in conditions(part)]
 
 
+def refuse_unknown_keys(records: Sequence[RunRecord], keys: Sequence[str], option: str, given: str) -> None:
+    """A key that no run has is a typo: refused in one line, with the closest names."""
+    known = {"status"} | {key for record in records for source in (record.hparams, record.results) for key in source}
+    for key in keys:
+        if key not in known:
+            close = difflib.get_close_matches(key, sorted(known), n=3)
+            hint = (f"did you mean {' or '.join(close)}?" if close else
+                    "use a config key (optimizer.lr), a config group (model), a metric (test_acc), status or dataset")
+            raise ConfigError(option, given, f"no run has a value named {key!r}; {hint}")
+
+
 def select(records: Sequence[RunRecord], query: str) -> list[RunRecord]:
     """The runs ``query`` keeps; a key that no run has is refused as a typo."""
     expression = parse_query(query)
-    known = {"status"} | {key for record in records for source in (record.hparams, record.results) for key in source}
-    for condition in conditions(expression):
-        if condition.key not in known:
-            close = difflib.get_close_matches(condition.key, sorted(known), n=3)
-            hint = f"did you mean {' or '.join(close)}?" if close else "use a config key (optimizer.lr), a group (model), a metric (test_acc) or status"
-            raise QueryError(query, f"no run has a value named {condition.key!r}; {hint}")
+    refuse_unknown_keys(records, [condition.key for condition in conditions(expression)], "--where", query)
     return [record for record in records if expression.matches(record)]

@@ -8,7 +8,6 @@ stay in the table, marked by their ``status`` and ``dataset`` columns.
 
 from __future__ import annotations
 
-import difflib
 import json
 import math
 import os
@@ -21,7 +20,7 @@ from typing import Any
 
 from sweeplab.errors import ConfigError
 from sweeplab.metrics import RESULT_METRICS, metric as metric_named
-from sweeplab.reports.query import select
+from sweeplab.reports.query import Condition, refuse_unknown_keys, select
 from sweeplab.reports.run_records import RunRecord
 from sweeplab.reports.seed_groups import Group, compare_best_two
 from sweeplab.runs.results import COMPLETED
@@ -94,35 +93,12 @@ def parse_filter(text: str) -> tuple[str, str]:
     return key.strip(), value.strip()
 
 
-def _same(value: Any, wanted: str) -> bool:
-    if value is None:
-        return wanted.lower() in ("none", "null", "")
-    if isinstance(value, bool):
-        return wanted.lower() == str(value).lower()
-    if isinstance(value, (int, float)):
-        try:
-            return math.isclose(float(value), float(wanted), rel_tol=1e-9)
-        except ValueError:
-            return False
-    return str(value).lower() == wanted.lower()
-
-
-def _matches(record: RunRecord, key: str, wanted: str) -> bool:
-    """Whether any of the run's values named ``key`` (result, hyperparameter, group choice) is ``wanted``."""
-    if key == "status":
-        return _same(record.status, wanted)
-    return any(key in source and _same(source[key], wanted) for source in (record.results, record.hparams))
-
-
 def apply_filters(records: Sequence[RunRecord], filters: Sequence[tuple[str, str]]) -> list[RunRecord]:
-    """The runs matching every ``(key, value)``; a key no run has is refused as a typo."""
+    """The runs matching every ``(key, value)`` (as ``--where "KEY=VALUE and ..."``); a key no run has is refused."""
     for key, wanted in filters:
-        if key != "status" and not any(record.has(key) for record in records):
-            known = {k for r in records for source in (r.results, r.hparams) for k in source}
-            close = difflib.get_close_matches(key, sorted(known), n=3)
-            hint = f"did you mean {' or '.join(close)}?" if close else "use a hyperparameter (optimizer.lr), a config group (model), status or dataset"
-            raise ConfigError("--filter", f"{key}={wanted}", f"no run has a value named {key!r}; {hint}")
-    return [r for r in records if all(_matches(r, key, wanted) for key, wanted in filters)]
+        refuse_unknown_keys(records, [key], "--filter", f"{key}={wanted}")
+    conditions = [Condition(key, "=", (wanted,)) for key, wanted in filters]
+    return [record for record in records if all(condition.matches(record) for condition in conditions)]
 
 
 # --- columns ---------------------------------------------------------------------------

@@ -168,7 +168,9 @@ def resume_if_requeued(cfg: DictConfig, run_dir: Path) -> DictConfig:
     if job is None or not job.requeued or cfg.get("resume") or cfg.get("ckpt_path"):
         return cfg
     if not RunFolder(run_dir).last_checkpoint.is_file():
-        log.info("SLURM job %s restarted (%d) before its first checkpoint: the run starts again", job.id, job.restarts)
+        if Path(run_dir).is_dir():  # an earlier attempt began this run
+            log.info("SLURM job %s restarted (%d) before %s had a checkpoint: the run starts again", job.id,
+                     job.restarts, run_dir)
         return cfg
     log.info("SLURM job %s restarted (%d): resuming from %s", job.id, job.restarts, RunFolder(run_dir).last_checkpoint)
     resumed = cfg.copy()

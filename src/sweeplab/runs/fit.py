@@ -18,7 +18,7 @@ from sweeplab.data.datamodule import InMemoryDataModule
 from sweeplab.errors import RunStopped, TrainingDiverged, UserInputError
 from sweeplab.metrics import HEADLINE, VAL_ACC, VAL_LOSS
 from sweeplab.runs.build import build_datamodule, build_module, build_trainer
-from sweeplab.runs.checkpoints import Resume, check_checkpoint_fits, check_resume, epochs_trained
+from sweeplab.runs.checkpoints import Resume, check_checkpoint_fits, check_resume, epochs_trained, resume_if_requeued
 from sweeplab.files import write_text_atomic
 from sweeplab.runs.folder import MODEL_SUMMARY_FILE, RunFolder
 from sweeplab.runs.hparams import flat_hparams, log_hparams
@@ -57,6 +57,7 @@ def fit(
     """
     folder = RunFolder(run_dir)
     started = time.perf_counter()
+    cfg = resume_if_requeued(cfg, folder.path)  # a SLURM job started again goes on from its last checkpoint
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = datamodule or build_datamodule(cfg)
     datamodule.prepare_data()

@@ -21,11 +21,10 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import submitit
 
-from sweeplab.cluster import ended, ended_without_result, quiet_missing_accounting
+from sweeplab.cluster import ended, ended_without_result, quiet_missing_accounting, submitit_executor
 from sweeplab.sweeps.plan import SweepPlan
 from sweeplab.sweeps.report import count_trials
 from sweeplab.sweeps.study import fail_dead_trials, load_existing_study
@@ -35,7 +34,6 @@ log = logging.getLogger(__name__)
 
 SUBMITIT_DIR = ".submitit"
 EXECUTORS = {"slurm": "slurm", "slurm_local": "local"}
-GENERIC = {"timeout_min", "cpus_per_task", "gpus_per_node", "mem_gb", "tasks_per_node", "nodes", "name"}
 POLL_S = 5.0  # how often the jobs and the study are looked at while waiting
 
 
@@ -53,23 +51,11 @@ class ClusterWorker:
         return submitit.helpers.DelayedSubmission(self, worker_index)
 
 
-def executor_parameters(cluster: dict[str, Any], executor: str, name: str) -> dict[str, Any]:
-    """``sweep.cluster`` in submitit's words: generic names as they are, SLURM's with ``slurm_`` before them
-    (the local executor takes the generic ones only)."""
-    settings = {key: value for key, value in {**cluster, "name": name}.items()
-                if value not in (None, {}, []) and key != "max_num_timeout"}
-    if executor == "local":
-        return {key: value for key, value in settings.items() if key in GENERIC}
-    return {key if key in GENERIC else f"slurm_{key}": value for key, value in settings.items()}
-
-
 def submit_workers(plan: SweepPlan, workers: int) -> list[submitit.Job]:
     """Submit ``workers`` worker jobs (one job array) on the plan's study."""
     settings = plan.settings
-    executor_name = EXECUTORS[settings.launcher]
-    extra = {"slurm_max_num_timeout": settings.cluster.get("max_num_timeout", 3)} if executor_name == "slurm" else {}
-    executor = submitit.AutoExecutor(folder=plan.study_dir / SUBMITIT_DIR / "%j", cluster=executor_name, **extra)
-    executor.update_parameters(**executor_parameters(settings.cluster, executor_name, f"sweep-{settings.study_name}"))
+    executor = submitit_executor(plan.study_dir / SUBMITIT_DIR / "%j", EXECUTORS[settings.launcher],
+                                 {**settings.cluster, "name": f"sweep-{settings.study_name}"})
     worker = ClusterWorker(plan, workers)
     with executor.batch():
         jobs = [executor.submit(worker, index) for index in range(workers)]

@@ -47,6 +47,7 @@ def plan_sweep(settings: SweepSettings, command_line_overrides: tuple[str, ...] 
                command_line: tuple[str, ...] = ()) -> SweepPlan:
     """Compose and check what the trials will run; raise :class:`UserInputError` for bad input."""
     base_overrides = (*settings.overrides, *command_line_overrides)
+    here = runs_here(settings.launcher)  # else the trials' nodes are checked by the trials
     try:
         base = compose_train(base_overrides)
         from sweeplab.cv.folds import check_cv_settings  # noqa: PLC0415 (composed: now pay for torch and Lightning)
@@ -54,14 +55,14 @@ def plan_sweep(settings: SweepSettings, command_line_overrides: tuple[str, ...] 
 
         check_cv_settings(base.get("cv"))
         if not settings.report_only:
-            check_config(base, on_this_machine=runs_here(settings.launcher))
+            check_config(base, on_this_machine=here)
     except UserInputError as error:
         raise UserInputError(f"training overrides {' '.join(base_overrides) or '(none)'}: {error}") from None
     _warn_about_fixed_values(settings, command_line_overrides)
     if not settings.report_only:
         for param in settings.space:
             _check_param_type(param, base)
-            _check_param_bounds(param, base_overrides, on_this_machine=runs_here(settings.launcher))
+            _check_param_bounds(param, base_overrides, on_this_machine=here)
         _check_objective(settings, base)
     if settings.storage:
         check_storage_url(settings.storage)
