@@ -267,3 +267,14 @@ def test_the_accelerator_is_checked_on_the_jobs_node_not_on_the_login_node(slurm
     assert all(r["status"] == "failed" and "trainer.accelerator='gpu' is invalid: not available here" in r["error"]
                and r["job"]["scheduler"] == "slurm" for r in rows)
     assert (root / "summary.md").read_text().count("| failed") == 2
+
+
+@pytest.mark.parametrize("script, args", [
+    ("train.py", ["-m", "hydra/launcher=slurm", "hydra.launcher.partition=nosuch", "seed=1,2"]),
+    ("sweep.py", ["sweep=mnist_lenet", "sweep.launcher=slurm", "sweep.cluster.mem_gb=100000000"]),
+])
+def test_jobs_slurm_refuses_are_one_line_in_sbatchs_words(slurm, tmp_path, script, args):
+    done = run_cli(script, *args, *SMALL, "trainer.max_epochs=1", cwd=tmp_path)
+    assert done.returncode == 2, done.stderr[-3000:]
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: SLURM refused the jobs: sbatch: error:") and "Traceback" not in done.stderr

@@ -104,3 +104,32 @@ def test_three_sweep_commands_started_together_on_an_empty_storage(kind, tmp_pat
     finished = study.get_trials(states=(TrialState.COMPLETE, TrialState.PRUNED))
     assert len(finished) == n_trials
     assert len({t.user_attrs["dir"] for t in finished}) == n_trials
+
+
+@pytest.mark.parametrize("damage, words", [
+    (b"garbage{not json\n", "its last line is not JSON"),
+    (b"\x00\x01\x02", "its last line is incomplete"),
+    (b'{"op_code": 0, "worker_id": "w", "study_name": "a", "directions": [1]}\n{"op_co', "its last line is incomplete"),
+    (b'nope\n{"op_code": 0, "worker_id": "w", "study_name": "a", "directions": [1]}\n', "a damaged journal, or not one"),
+])
+def test_a_damaged_journal_is_refused_before_anything_is_appended(tmp_path, damage, words):
+    from sweeplab.errors import ConfigError
+    from sweeplab.sweeps.study import open_storage
+
+    journal = tmp_path / "study.journal"
+    journal.write_bytes(damage)
+    with pytest.raises(ConfigError, match=words):
+        open_storage(f"journal:///{journal}", heartbeat_s=60)
+    assert journal.read_bytes() == damage
+
+
+def test_a_sweep_on_a_damaged_journal_ends_in_one_line(tmp_path):
+    journal = tmp_path / "study.journal"
+    journal.write_bytes(b"not a journal\n")
+    done = subprocess.run([sys.executable, str(REPO / "sweep.py"), "sweep=mnist_lenet", f"sweep.storage=journal:///{journal}",
+                           f"sweep.dir={tmp_path / 'study'}", "data=fake"], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith(f"error: sweep.storage='journal:///{journal}' is invalid: "
+                                                            "is a damaged journal")
+    assert journal.read_bytes() == b"not a journal\n"

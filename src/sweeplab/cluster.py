@@ -15,11 +15,15 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 import shutil
 import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
+
+from sweeplab.errors import UserInputError
 
 
 @dataclass(frozen=True)
@@ -125,6 +129,19 @@ def submitit_executor(folder: str | os.PathLike, executor: str, settings: Mappin
     made = submitit.AutoExecutor(folder=folder, cluster=executor, **init)
     made.update_parameters(**submitit_parameters(settings, executor))
     return made
+
+
+@contextmanager
+def refused_submission_is_user_error() -> Iterator[None]:
+    """sbatch refusing the jobs (an unknown partition, too much memory, no controller) is about the
+    user's settings or cluster: a :class:`UserInputError` in sbatch's own words, not a traceback."""
+    import submitit  # noqa: PLC0415 (an extra)
+
+    try:
+        yield
+    except submitit.core.utils.FailedJobError as error:
+        lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+        raise UserInputError(f"SLURM refused the jobs: {'; '.join(lines) or type(error).__name__}") from None
 
 
 def ended(jobs: Sequence[Any]) -> list[Any]:

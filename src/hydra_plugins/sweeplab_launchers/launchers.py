@@ -26,7 +26,9 @@ from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, JobStatus, filter_overrides
 from omegaconf import open_dict
 
-from sweeplab.cluster import ended, ended_without_result, submitit_executor
+from sweeplab.cli.common import exit_for
+from sweeplab.cluster import ended, ended_without_result, refused_submission_is_user_error, submitit_executor
+from sweeplab.errors import UserInputError
 
 try:
     from hydra_plugins.hydra_submitit_launcher import submitit_launcher
@@ -64,7 +66,11 @@ class _WaitingLauncher:
             number = initial_job_idx + index
             log.info("\t#%d : %s", number, " ".join(filter_overrides(overrides)))
             arguments.append((list(overrides), "hydra.sweep.dir", number, f"job_id_for_{number}", Singleton.get_state()))
-        jobs = executor.map_array(self, *zip(*arguments))
+        try:
+            with refused_submission_is_user_error():
+                jobs = executor.map_array(self, *zip(*arguments))
+        except UserInputError as error:  # Hydra would print a traceback: the command's one line instead
+            exit_for(error)
         log.info("jobs %s; their logs: %s", " ".join(job.job_id for job in jobs), Path(self.params["submitit_folder"]).parent)
         return jobs
 

@@ -24,7 +24,8 @@ from pathlib import Path
 
 import submitit
 
-from sweeplab.cluster import ended, ended_without_result, quiet_missing_accounting, submitit_executor
+from sweeplab.cluster import (ended, ended_without_result, quiet_missing_accounting, refused_submission_is_user_error,
+                              submitit_executor)
 from sweeplab.sweeps.plan import SweepPlan
 from sweeplab.sweeps.report import count_trials
 from sweeplab.sweeps.study import fail_dead_trials, load_existing_study
@@ -57,7 +58,7 @@ def submit_workers(plan: SweepPlan, workers: int) -> list[submitit.Job]:
     executor = submitit_executor(plan.study_dir / SUBMITIT_DIR / "%j", EXECUTORS[settings.launcher],
                                  {**settings.cluster, "name": f"sweep-{settings.study_name}"})
     worker = ClusterWorker(plan, workers)
-    with executor.batch():
+    with refused_submission_is_user_error(), executor.batch():
         jobs = [executor.submit(worker, index) for index in range(workers)]
     log.info("submitted %d worker jobs (%s): %s; their logs: %s", workers, settings.launcher,
              " ".join(job.job_id for job in jobs), plan.study_dir / SUBMITIT_DIR)

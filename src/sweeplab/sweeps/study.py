@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import json
 import os
 import warnings
 from collections.abc import Collection, Iterator
@@ -30,7 +31,7 @@ import optuna
 import sqlalchemy
 from optuna.exceptions import ExperimentalWarning
 from optuna.storages import BaseStorage, JournalStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
-from optuna.storages.journal import JournalFileBackend
+from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock
 from optuna.trial import FrozenTrial, TrialState
 
 from sweeplab.errors import ConfigError, UserInputError
@@ -109,8 +110,7 @@ def open_storage(url: str, heartbeat_s: int) -> BaseStorage:
     journal = journal_path(url)
     try:
         if journal is not None:
-            journal.parent.mkdir(parents=True, exist_ok=True)
-            return JournalStorage(JournalFileBackend(str(journal)))
+            return open_journal(journal, url)
         engine_kwargs: dict[str, Any] = {"pool_pre_ping": True}
         if url.startswith("sqlite"):
             engine_kwargs = {"connect_args": {"timeout": SQLITE_LOCK_TIMEOUT_S}}
@@ -124,6 +124,46 @@ def open_storage(url: str, heartbeat_s: int) -> BaseStorage:
     except (sqlalchemy.exc.SQLAlchemyError, ImportError, ValueError, OSError) as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise ConfigError("sweep.storage", printable_url(url), f"cannot be opened: {first_line}") from None
+
+
+def open_journal(path: Path, url: str) -> JournalStorage:
+    """Optuna's journal in ``path``; a damaged file is refused before anything is appended to it.
+
+    Optuna reads every line when it opens the journal, but lets the last one pass when it is
+    torn or not JSON (another worker may be writing it), and would then append after it and
+    fail later, inside a trial. Read under the journal's lock, with no worker writing, a last
+    line that is not a whole JSON line is damage.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = JournalFileSymlinkLock(str(path))  # the writers' own lock: no line is being written meanwhile
+    lock.acquire()
+    try:
+        problem = _last_line_problem(path)
+    finally:
+        lock.release()
+    if problem is not None:
+        raise ConfigError("sweep.storage", url, f"is a damaged journal: its last line {problem}; restore the file "
+                          "or give the study another one")
+    try:
+        return JournalStorage(JournalFileBackend(str(path)))
+    except (ValueError, KeyError, TypeError) as error:  # an earlier line that is not JSON, or not Optuna's
+        raise ConfigError("sweep.storage", url, f"is a damaged journal, or not one: {type(error).__name__}: "
+                          f"{(str(error).splitlines() or [''])[0]}") from None
+
+
+def _last_line_problem(path: Path) -> str | None:
+    if not path.is_file() or path.stat().st_size == 0:
+        return None
+    with open(path, "rb") as handle:
+        handle.seek(max(0, path.stat().st_size - (1 << 20)))  # a journal line is far shorter than a MiB
+        last = handle.read().splitlines(keepends=True)[-1]
+    if not last.endswith(b"\n"):
+        return "is incomplete (a write cut off, or not a journal)"
+    try:
+        json.loads(last)
+    except ValueError:
+        return "is not JSON (not a journal Optuna wrote)"
+    return None
 
 
 @contextmanager
