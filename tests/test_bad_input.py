@@ -105,6 +105,9 @@ def checksums(root: Path) -> dict[str, str]:
 CASES = [
     # --- train.py: composition, the rules of each group, and what the classes themselves refuse
     ("train", ["model=foo"], 2, ["model='foo'", "lenet", "mlp"]),
+    ("train", ["+tags=[baseline,'lr,study']"], 2, ["tags=['baseline', 'lr,study']", "without commas"]),
+    ("train", ["+tags=[]", "notes=42"], 2, ["notes=42", "a text"]),
+    ("train", ["tags=[baseline]"], 2, ["tags", "+tags"]),
     ("train", ["optimizer=rmsprop"], 2, ["optimizer='rmsprop'", "adamw", "sgd"]),
     ("train", ["scheduler=exponential"], 2, ["scheduler='exponential'", "onecycle", "plateau"]),
     ("train", ["trainer=tpu"], 2, ["trainer='tpu'", "cpu", "gpu"]),
@@ -224,6 +227,7 @@ CASES = [
     ("compare", ["{ws}/run", "--where", "test_acc ~ 1"], 2, ["expected an operator after test_acc", "'~'"]),
     ("compare", ["{ws}/run", "--where", "model='lenet"], 2, ["cannot read \"'lenet\""]),
     ("compare", ["{ws}/run", "--filter", "optimizer.rl=0.1"], 2, ["did you mean optimizer.lr"]),
+    ("compare", ["{ws}/run", "--plot", "{ws}/curves.jpg"], 2, ["--plot='{ws}/curves.jpg'", "a .png file"]),
     ("compare", ["{ws}/cv_a", "{ws}/cv_b"], 2, ["cannot read {ws}/cv_b/cv_folds.json"]),
     ("compare", ["{ws}/damaged"], 0, ["{ws}/damaged/"]),
     # --- visualize.py

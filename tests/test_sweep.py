@@ -225,6 +225,9 @@ def test_a_study_ends_with_n_trials_finished_each_a_run_folder(study):
         results = json.loads((trial_dir / "results.json").read_text())
         assert results["status"] == ("completed" if trial.state == TrialState.COMPLETE else "pruned")
         assert (trial_dir / ".hydra" / "config.yaml").is_file()
+        record = json.loads((trial_dir / "run.json").read_text())
+        assert record["parent"] == {"kind": "sweep", "dir": str(study_dir.resolve()), "index": trial.number,
+                                    "study": "fake_sweep"}
         events = b"".join(path.read_bytes() for path in trial_dir.glob("events.out.tfevents.*"))
         assert b"_hparams_/session_start_info" in events and b"hp/best_val_acc" in events
         assert results["status"].encode() in events and b"failed" not in events  # HParams' status column
@@ -308,3 +311,5 @@ def test_a_cross_validated_sweep_scores_each_trial_by_its_folds(tmp_path):
     for trial in trials:
         report = json.loads((Path(trial.user_attrs["dir"]) / "cv_report.json").read_text())
         assert trial.value == pytest.approx(report["summary"]["val_acc"]["mean"])
+        record = json.loads((Path(trial.user_attrs["dir"]) / "run.json").read_text())
+        assert record["parent"]["kind"] == "sweep" and record["parent"]["index"] == trial.number

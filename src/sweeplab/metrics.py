@@ -13,6 +13,7 @@ class Metric:
     name: str
     higher_is_better: bool
     per_epoch: bool = False  # logged after every training epoch, so a pruner can follow it
+    in_results: bool = True  # a field of results.json (False: computed from its per-epoch history)
 
     @property
     def direction(self) -> str:
@@ -26,12 +27,14 @@ BEST_VAL_ACC, BEST_VAL_LOSS = Metric("best_val_acc", True), Metric("best_val_los
 VAL_ACC_AT_BEST_EPOCH = Metric("val_acc_at_best_epoch", True)
 BEST_EPOCH, EPOCHS_RUN = Metric("best_epoch", False), Metric("epochs_run", False)
 DURATION_S, NUM_PARAMS = Metric("duration_s", False), Metric("num_params", False)
+EPOCH_S = Metric("epoch_s", False, in_results=False)  # the mean training epoch time, from history rows' epoch_s
 
 METRICS: dict[str, Metric] = {m.name: m for m in (TRAIN_LOSS, TRAIN_ACC, VAL_LOSS, VAL_ACC, TEST_LOSS, TEST_ACC,
-                              BEST_VAL_ACC, BEST_VAL_LOSS, VAL_ACC_AT_BEST_EPOCH, BEST_EPOCH, EPOCHS_RUN, DURATION_S, NUM_PARAMS)}
+                              BEST_VAL_ACC, BEST_VAL_LOSS, VAL_ACC_AT_BEST_EPOCH, BEST_EPOCH, EPOCHS_RUN, DURATION_S, NUM_PARAMS,
+                              EPOCH_S)}
 PER_EPOCH = tuple(name for name, metric in METRICS.items() if metric.per_epoch)
 # what a run's results.json reports, in the order tables show them
-RESULT_METRICS = tuple(name for name, metric in METRICS.items() if not metric.per_epoch)
+RESULT_METRICS = tuple(name for name, metric in METRICS.items() if not metric.per_epoch and metric.in_results)
 # the headline numbers of a run: tables, TensorBoard's HParams tab, a trial's user attributes
 HEADLINE = ("test_acc", "test_loss", "best_val_acc", "best_val_loss", "best_epoch", "epochs_run", "duration_s")
 

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from sweeplab.cli.common import ArgumentParser, command
+from sweeplab.errors import ConfigError
 from sweeplab.reports.run_records import load_runs
 from sweeplab.reports.runs_table import SORTABLE_METRICS, build_table, parse_filter
 from sweeplab.reports.table_render import FORMATS, render
@@ -29,11 +30,20 @@ def parser() -> argparse.ArgumentParser:
                    help="keep runs whose KEY (hyperparameter, config group, status, dataset...) is VALUE; repeatable")
     p.add_argument("--where", default=None, metavar="QUERY",
                    help='keep the runs QUERY matches: "model=lenet and optimizer.lr<0.01 and test_acc>0.98" '
-                        "(config keys, metrics, status; = != < <= > >=, in [a, b]; and, or, parentheses)")
+                        "(config keys, metrics, status, tags; = != < <= > >=, in [a, b]; and, or, parentheses)")
     p.add_argument("--group-seeds", action="store_true",
                    help="one row per config that differs only in seed: mean ± std over its seeds, their number; "
                         "below the table each group's 95%% interval and Welch's t-test of the best two")
+    p.add_argument("--plot", default=None, metavar="FILE.png", type=png_path,
+                   help="also draw the rows' validation accuracy and loss per epoch on shared axes into FILE.png "
+                        "(a seed group: its mean, with a band of one standard deviation)")
     return p
+
+
+def png_path(text: str) -> Path:
+    if Path(text).suffix.lower() != ".png":
+        raise ConfigError("--plot", text, "must name a .png file, e.g. --plot curves.png")
+    return Path(text)
 
 
 def _paired_cv_comparison(paths: Sequence[str]) -> str | None:
@@ -61,6 +71,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         print("\n" + "\n".join(f"- {line}" for line in table.comparison))
     for note in table.notes:
         print(f"note: {note}", file=sys.stderr)
+    if args.plot is not None:
+        from sweeplab.reports.overlays import write_overlays  # noqa: PLC0415 (matplotlib only when asked)
+
+        path, drawn = write_overlays(table.labelled_runs, args.plot, title=" ".join(args.paths))
+        missing = len(table.labelled_runs) - drawn
+        print(f"wrote {path}: {drawn} curves" + (f" ({missing} rows logged no epoch)" if missing else ""),
+              file=sys.stderr)
 
 
 def cli() -> None:

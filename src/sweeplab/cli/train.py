@@ -215,8 +215,12 @@ def run(cfg: DictConfig) -> float | None:
 
 def _train(cfg: DictConfig, run_dir: Path, hydra_cfg: DictConfig, folder_is_new: bool) -> float | None:
     from sweeplab.cv.folds import cross_validates  # noqa: PLC0415 (checked: now pay for torch and Lightning)
+    from sweeplab.runs.provenance import MULTIRUN, Parent  # noqa: PLC0415
     from sweeplab.runs.results import COMPLETED, EXIT_CODES  # noqa: PLC0415
     from sweeplab.runs.start import starting_run  # noqa: PLC0415
+
+    multirun = hydra_cfg.mode == RunMode.MULTIRUN
+    parent = Parent(MULTIRUN, str(Path(hydra_cfg.sweep.dir).resolve()), int(hydra_cfg.job.num)) if multirun else None
 
     with starting_run(cfg, run_dir, hydra_cfg, list(hydra_cfg.overrides.task), folder_is_new=folder_is_new) as start:
         BUG_REPORT_DIR.append(run_dir)
@@ -228,14 +232,14 @@ def _train(cfg: DictConfig, run_dir: Path, hydra_cfg: DictConfig, folder_is_new:
         if cross_validates(cfg):
             from sweeplab.cv.crossval import cross_validate  # noqa: PLC0415
 
-            report = cross_validate(cfg, run_dir, on_start=start)
+            report = cross_validate(cfg, run_dir, on_start=start, parent=parent)
             status, error, score = report["status"], report["error"], report.get("best_val_acc")
         else:
             from sweeplab.runs.fit import fit  # noqa: PLC0415
 
-            results = fit(cfg, run_dir, on_start=start)
+            results = fit(cfg, run_dir, on_start=start, parent=parent)
             status, error, score = results.status, results.error, results.best_val_acc
-    if hydra_cfg.mode != RunMode.MULTIRUN and status != COMPLETED:
+    if not multirun and status != COMPLETED:
         print(f"run {status}: {error}", file=sys.stderr)
         sys.exit(EXIT_CODES[status])
     return score

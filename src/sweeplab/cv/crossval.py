@@ -30,7 +30,7 @@ from sweeplab.runs.build import build_datamodule, build_logger
 from sweeplab.runs.fit import fit
 from sweeplab.runs.folder import CV_FOLDS_JSON, CV_REPORT_MD, RunFolder
 from sweeplab.runs.hparams import flat_hparams, log_hparams
-from sweeplab.runs.provenance import git_commit
+from sweeplab.runs.provenance import CV, Parent, RunProvenance, end_record, start_record
 from sweeplab.runs.results import COMPLETED, FAILED, INTERRUPTED, RunResults
 
 log = logging.getLogger(__name__)
@@ -63,6 +63,7 @@ def cross_validate(
     on_fold_end: FoldCallback | None = None,
     metric: str = "val_acc",
     on_start: Callable[[], None] | None = None,
+    parent: Parent | None = None,
 ) -> dict[str, Any]:
     """Cross-validate ``cfg`` in ``run_dir``; return the report (``status`` "completed" when every fold was).
 
@@ -74,6 +75,7 @@ def cross_validate(
             the report is written with status "stopped" and the exception propagates.
         metric: the score passed to ``on_fold_end``.
         on_start: called once the folds are planned, before anything is written (see ``fit``).
+        parent: what the CV run is part of (a sweep's trial, a multirun's job), for its ``run.json``.
 
     Bad cv.* values raise :class:`ConfigError` before any training.
     """
@@ -89,14 +91,14 @@ def cross_validate(
     if on_start is not None:
         on_start()
     write_folds(run_dir / CV_FOLDS_JSON, folds, len(labels))
-    cv_run = _CVRun(cfg, run_dir, datamodule, folds, started)
+    cv_run = _CVRun(cfg, run_dir, datamodule, folds, started, start_record(cfg, run_dir, datamodule, parent))
 
     for fold in folds:
         log.info("cross-validation: %s (repeat %d, fold %d of %d)", fold.name, fold.repeat, fold.fold + 1, cfg.cv.folds)
         try:
             results = finished_before_requeue(run_dir / fold.name) or fit(
                 cfg, run_dir / fold.name, split=(fold.train_indices, fold.val_indices), datamodule=datamodule,
-                evaluate_test=False)
+                evaluate_test=False, parent=Parent(CV, str(run_dir), fold.name))
         except UserInputError:
             raise
         except BaseException as failure:
@@ -149,8 +151,10 @@ def _describe(exception: BaseException) -> str:
 class _CVRun:
     """What a CV run has done so far, and how it is reported."""
 
-    def __init__(self, cfg: DictConfig, run_dir: Path, datamodule: InMemoryDataModule, folds: list[Fold], started: float):
+    def __init__(self, cfg: DictConfig, run_dir: Path, datamodule: InMemoryDataModule, folds: list[Fold], started: float,
+                 record: RunProvenance):
         self.cfg, self.run_dir, self.datamodule, self.folds, self.started = cfg, run_dir, datamodule, folds, started
+        self.record = record
         self.records: list[dict[str, Any]] = []
 
     def report(self, status: str, error: str | None, refit: dict | None = None) -> dict[str, Any]:
@@ -178,7 +182,7 @@ class _CVRun:
             "refit": refit,
             "duration_s": round(time.perf_counter() - self.started, 3),
             "seed": int(self.cfg.seed),
-            "git_commit": git_commit(),
+            "git_commit": self.record.code_version,
             "hparams": flat_hparams(self.cfg),
             "fold_results": self.records,
         }
@@ -196,6 +200,7 @@ class _CVRun:
 
     def finish(self, status: str, error: str | None, refit: dict | None = None) -> dict[str, Any]:
         report = self.write(status, error, refit)
+        end_record(self.run_dir, self.record)
         self.log_to_tensorboard(report)
         acc = report["summary"].get("val_acc") or {}
         estimate = f"val_acc {acc['mean']:.4f}" if acc.get("mean") is not None else "no estimate"

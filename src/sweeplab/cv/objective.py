@@ -21,6 +21,7 @@ import optuna
 from omegaconf import DictConfig
 
 from sweeplab.cv.crossval import cross_validate, fold_metric
+from sweeplab.runs.provenance import Parent
 from sweeplab.runs.results import COMPLETED, PRUNED
 
 
@@ -30,7 +31,8 @@ def _reports_fold_scores(trial: optuna.Trial) -> bool:
     return isinstance(getattr(study, "pruner", None), optuna.pruners.WilcoxonPruner)
 
 
-def cv_objective(trial: optuna.Trial, cfg: DictConfig, trial_dir: str | Path, metric: str = "val_acc") -> float:
+def cv_objective(trial: optuna.Trial, cfg: DictConfig, trial_dir: str | Path, metric: str = "val_acc",
+                 parent: Parent | None = None) -> float:
     """Cross-validate ``cfg`` in ``trial_dir``; return the mean fold ``metric``.
 
     Raises :class:`optuna.TrialPruned` when the study's pruner stops the trial
@@ -51,7 +53,7 @@ def cv_objective(trial: optuna.Trial, cfg: DictConfig, trial_dir: str | Path, me
             raise optuna.TrialPruned(f"pruned after {len(scores)} of {cfg.cv.folds * cfg.cv.repeats} folds "
                                      f"({metric} so far {statistics.fmean(scores):.4f})")
 
-    report = cross_validate(cfg, trial_dir, on_fold_end=report_and_maybe_prune, metric=metric)
+    report = cross_validate(cfg, trial_dir, on_fold_end=report_and_maybe_prune, metric=metric, parent=parent)
     _keep_headline(trial, report, metric)
     if report["status"] != COMPLETED:  # a fold diverged: Optuna marks the trial failed, the sweep goes on
         trial.set_user_attr("error", report["error"])

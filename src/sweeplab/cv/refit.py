@@ -20,6 +20,7 @@ from omegaconf import DictConfig, open_dict
 from sweeplab.data.datamodule import InMemoryDataModule
 from sweeplab.runs.fit import fit
 from sweeplab.runs.folder import REFIT_DIR
+from sweeplab.runs.provenance import CV, Parent
 
 
 def refit_epochs(best_epochs: list[int]) -> int:
@@ -45,7 +46,7 @@ def refit_on_pool(cfg: DictConfig, run_dir: str | Path, datamodule: InMemoryData
     """Train on the whole pool for ``epochs`` epochs in ``run_dir/refit`` and test once."""
     pool = np.arange(len(datamodule.pool_labels))
     results = fit(refit_config(cfg, epochs), Path(run_dir) / REFIT_DIR, split=(pool, pool),
-                  datamodule=datamodule, evaluate_test=True)
+                  datamodule=datamodule, evaluate_test=True, parent=Parent(CV, str(run_dir), REFIT_DIR))
     last = results.history[-1] if results.history else {}
     return {
         "status": results.status, "error": results.error, "run_dir": REFIT_DIR, "epochs": epochs,

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 
 from sweeplab.constraints import Interval, NoneValue, Options
 from sweeplab.data.augment import BatchAugment
+from sweeplab.data.fingerprint import files_fingerprint, tensors_fingerprint
 from sweeplab.data.loader import TensorBatches
 from sweeplab.errors import ConfigError
 
@@ -97,6 +98,18 @@ class InMemoryDataModule(pl.LightningDataModule):
     # --- what subclasses provide -------------------------------------------------
     def load(self) -> RawSplits:
         raise NotImplementedError
+
+    def source_files(self) -> list[Path] | None:
+        """The files :meth:`load` reads, or None for data made in memory."""
+        return None
+
+    # --- provenance --------------------------------------------------------------
+    def data_fingerprint(self, cache_dir: Path | None) -> dict:
+        """The sha256 of what this module read (its files, cached in ``cache_dir``; else its tensors), once set up."""
+        files = self.source_files()
+        if files is None:
+            return tensors_fingerprint([self.pool_images, self.pool_labels, self.test_images, self.test_labels])
+        return files_fingerprint(files, cache_dir)
 
     # --- loading -----------------------------------------------------------------
     def setup(self, stage: str | None = None) -> None:

@@ -83,6 +83,14 @@ class TorchvisionDataModule(InMemoryDataModule):
         """The first file of the dataset that cannot be read, where the family can tell."""
         return None
 
+    def source_files(self) -> list[Path]:
+        """The files torchvision reads: every file of the dataset's folder (``MNIST/raw/``, ``cifar-10-batches-py/``)."""
+        folder = self.data_dir / self.source_folder()
+        return sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.endswith(".gz")) if folder.is_dir() else []
+
+    def source_folder(self) -> str:
+        return self.expected_layout.split("/")[0]
+
     def label_file(self, train: bool) -> str | None:
         return None
 
@@ -104,6 +112,9 @@ class MNISTDataModule(TorchvisionDataModule):
 
     def label_file(self, train: bool) -> str:
         return str(self._raw_file(train, "labels-idx1-ubyte"))
+
+    def source_files(self) -> list[Path]:
+        return [self._raw_file(train, kind) for train in (True, False) for kind in ("images-idx3-ubyte", "labels-idx1-ubyte")]
 
     def damaged_file(self) -> str | None:
         for train in (True, False):

@@ -59,9 +59,16 @@ class FolderDataModule(InMemoryDataModule):
         self.size, self.channels = size, channels
         self.cache_dir, self.workers = Path(cache_dir), workers or os.cpu_count() or 1
         self.fixed_val_split: tuple[torch.Tensor, torch.Tensor] | None = None
+        self.listed: dict[str, list[tuple[Path, int]]] | None = None
 
     def files(self) -> dict[str, list[tuple[Path, int]]]:
-        """Every split's image files with their class index; refuses missing and empty class folders."""
+        """Every split's image files with their class index; refuses missing and empty class folders.
+        Listed once per data module (checking, loading and fingerprinting all ask)."""
+        if self.listed is None:
+            self.listed = self._list_files()
+        return self.listed
+
+    def _list_files(self) -> dict[str, list[tuple[Path, int]]]:
         root = self.data_dir
         if not (root / "train").is_dir() or not (root / "test").is_dir():
             raise DataNotFoundError(f"data.data_dir={str(root)!r} must hold train/CLASS/* and test/CLASS/* image "
@@ -93,7 +100,11 @@ class FolderDataModule(InMemoryDataModule):
     def expected_shape(self) -> None:
         return None  # only the images can tell
 
-    def fingerprint(self, files: dict[str, list[tuple[Path, int]]]) -> str:
+    def source_files(self) -> list[Path]:
+        return [path for items in self.files().values() for path, _ in items]
+
+    def cache_key(self, files: dict[str, list[tuple[Path, int]]]) -> str:
+        """The decoded tensors' key: the file list (names, sizes, mtimes) and the conversion asked for."""
         digest = hashlib.sha256(f"{self.size}:{self.channels}".encode())
         for split, items in files.items():
             for path, label in items:
@@ -103,7 +114,7 @@ class FolderDataModule(InMemoryDataModule):
 
     def load(self) -> RawSplits:
         files = self.files()
-        cache = self.cache_dir / f"folder-{self.fingerprint(files)}.pt"
+        cache = self.cache_dir / f"folder-{self.cache_key(files)}.pt"
         decoded = _read_cache(cache)
         if decoded is None:
             decoded = {split: self._decode(items, split) for split, items in files.items()}

@@ -3,7 +3,8 @@
 A query is conditions joined by ``and`` and ``or`` (``and`` binds tighter; parentheses
 group), each ``KEY OP VALUE`` with OP one of ``= != < <= > >=``, or ``KEY in [V, V, ...]``.
 KEY is a config key (``optimizer.lr``), a config group (``model``), a result
-(``test_acc``, ``best_val_acc``, ``epochs_run``...) or ``status``; VALUE a number, a
+(``test_acc``, ``best_val_acc``, ``epochs_run``...), ``status``, ``tags`` (``tags=baseline``: runs
+tagged so) or ``notes``; VALUE a number, a
 word, or a quoted string. ``=`` compares numbers as numbers and words without regard
 to case; ``<`` and the like need numbers. A run without a value for KEY does not
 match. A malformed query, or a KEY that no run has, is refused in one line.
@@ -20,6 +21,7 @@ from typing import Any
 
 from sweeplab.errors import ConfigError
 from sweeplab.reports.run_records import RunRecord
+from sweeplab.runs.hparams import LABELS, TAGS, split_tags
 
 OPERATORS: dict[str, Callable[[float, float], bool]] = {
     "<=": lambda a, b: a <= b, ">=": lambda a, b: a >= b, "<": lambda a, b: a < b, ">": lambda a, b: a > b,
@@ -70,6 +72,8 @@ def record_values(record: RunRecord, key: str) -> list[Any]:
     (a null value too: ``KEY=null`` matches it)."""
     if key == "status":
         return [record.status]
+    if key == TAGS:
+        return split_tags(record.hparams.get(TAGS))
     return [source[key] for source in (record.hparams, record.results) if key in source]
 
 
@@ -196,7 +200,7 @@ def conditions(expression: Any) -> list[Condition]:
 
 def refuse_unknown_keys(records: Sequence[RunRecord], keys: Sequence[str], option: str, given: str) -> None:
     """A key that no run has is a typo: refused in one line, with the closest names."""
-    known = {"status"} | {key for record in records for source in (record.hparams, record.results) for key in source}
+    known = {"status", *LABELS} | {key for record in records for source in (record.hparams, record.results) for key in source}
     for key in keys:
         if key not in known:
             close = difflib.get_close_matches(key, sorted(known), n=3)

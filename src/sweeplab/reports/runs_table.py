@@ -23,6 +23,7 @@ from sweeplab.metrics import RESULT_METRICS, metric as metric_named
 from sweeplab.reports.query import Condition, refuse_unknown_keys, select
 from sweeplab.reports.run_records import RunRecord
 from sweeplab.reports.seed_groups import Group, compare_best_two
+from sweeplab.runs.hparams import LABELS
 from sweeplab.runs.results import COMPLETED
 
 METRIC_COLUMNS = ("test_acc", "best_val_acc", "epochs_run", "duration_s")
@@ -52,6 +53,7 @@ class RunsTable:
     rows: list[dict[str, Any]]
     notes: list[str] = field(default_factory=list)  # for people: what was cut, what does not compare
     comparison: list[str] = field(default_factory=list)  # group_seeds: each group's interval, the best two tested
+    labelled_runs: list[tuple[str, list[RunRecord]]] = field(default_factory=list)  # each row's name and runs
 
 
 @dataclass
@@ -132,7 +134,7 @@ def run_names(paths: Sequence[Path]) -> dict[Path, str]:
 def _group_by_seed(records: Sequence[RunRecord]) -> list[_Entry]:
     groups: dict[str, list[RunRecord]] = {}
     for record in records:
-        config = {k: v for k, v in record.hparams.items() if k != SEED_KEY}
+        config = {k: v for k, v in record.hparams.items() if k != SEED_KEY and k not in LABELS}
         key = json.dumps([record.dataset, config], sort_keys=True, default=repr) if config else str(record.path)
         groups.setdefault(key, []).append(record)
     return [_Entry(group) for group in groups.values()]
@@ -178,10 +180,11 @@ def build_table(
     notes = _notes(chosen, len(records), ranked, shown, metric)
 
     representatives = [entry.first for entry in shown]
-    hparam_columns = differing_hparams(representatives, ignore=(SEED_KEY,) if group_seeds else ())
+    label_columns = [key for key in LABELS if any(r.hparams.get(key) for r in representatives)]
+    hparam_columns = differing_hparams(representatives, ignore=((SEED_KEY,) if group_seeds else ()) + LABELS)
     datasets = {r.dataset for entry in shown for r in entry.records if r.dataset}
     columns = ["run", "status"] + (["dataset"] if len(datasets) > 1 else []) + (["seeds"] if group_seeds else [])
-    columns += hparam_columns + list(METRIC_COLUMNS) + ([metric] if metric not in METRIC_COLUMNS else [])
+    columns += hparam_columns + list(METRIC_COLUMNS) + ([metric] if metric not in METRIC_COLUMNS else []) + label_columns
     names = run_names([r.path for entry in shown for r in entry.records]) if shown else {}
     rows = []
     for entry in shown:
@@ -190,21 +193,25 @@ def build_table(
             "dataset": entry.first.dataset, "seeds": len(entry.records),
             "path": [str(r.path) for r in entry.records] if group_seeds else str(entry.first.path),
         }
-        row.update({key: entry.first.hparams.get(key) for key in hparam_columns})
+        row.update({key: entry.first.hparams.get(key) for key in hparam_columns + label_columns})
         row.update({key: entry.metric(key) for key in columns if key in SORTABLE_METRICS})
         rows.append(row)
-    comparison = compare_best_two([_seed_group(entry, hparam_columns, metric) for entry in shown], metric) \
-        if group_seeds else []
-    return RunsTable(columns, rows, notes, comparison)
+    labelled = [(_label(entry, hparam_columns, row["run"]), entry.records) for entry, row in zip(shown, rows)]
+    comparison = compare_best_two([_seed_group(label, entry, metric) for (label, _), entry in zip(labelled, shown)],
+                                  metric) if group_seeds else []
+    return RunsTable(columns, rows, notes, comparison, labelled)
 
 
-def _seed_group(entry: _Entry, hparam_columns: Sequence[str], metric: str) -> Group:
-    """The completed runs' values of ``metric``, named by what tells the groups apart: the config groups
-    (``model=lenet``) when they differ, else the hyperparameters."""
+def _label(entry: _Entry, hparam_columns: Sequence[str], run_name: str) -> str:
+    """What tells the row apart: its config groups (``model=lenet``) when they differ, else its hyperparameters."""
     groups = [key for key in hparam_columns if "." not in key]
-    name = " ".join(f"{key}={entry.first.hparams.get(key)}" for key in groups or hparam_columns) or str(entry.first.path)
+    return " ".join(f"{key}={entry.first.hparams.get(key)}" for key in groups or hparam_columns) or run_name
+
+
+def _seed_group(label: str, entry: _Entry, metric: str) -> Group:
+    """The completed runs' values of ``metric``."""
     values = [_number(r.results.get(metric)) for r in entry.records if r.status == COMPLETED]
-    return Group(name, tuple(float(v) for v in values if v is not None))
+    return Group(label, tuple(float(v) for v in values if v is not None))
 
 
 def _notes(chosen: list[RunRecord], total: int, ranked: list[_Entry], shown: list[_Entry], metric: str) -> list[str]:

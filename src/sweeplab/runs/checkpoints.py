@@ -25,11 +25,11 @@ from sweeplab.cluster import current_job
 from sweeplab.errors import ConfigError, UserInputError
 from sweeplab.files import remove_stale_temporaries, write_bytes_atomic
 from sweeplab.runs.folder import LAST_CHECKPOINT, RunFolder
-from sweeplab.runs.hparams import RUN_SETTINGS, flat_hparams
+from sweeplab.runs.hparams import LABELS, RUN_SETTINGS, flat_hparams
 
 log = logging.getLogger(__name__)
 ALLOW_CHANGES_KEY = "resume_allow_changes"
-SAFE_TO_CHANGE = (*RUN_SETTINGS, ALLOW_CHANGES_KEY)  # where or how a run runs, not what it trains
+SAFE_TO_CHANGE = (*RUN_SETTINGS, *LABELS, ALLOW_CHANGES_KEY)  # where or how a run runs, what people call it: not what it trains
 NEVER_CHANGED = ("model", "optimizer", "scheduler")  # another class: its stored state cannot be loaded
 MAX_EPOCHS = "trainer.max_epochs"
 

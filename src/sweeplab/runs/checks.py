@@ -25,11 +25,23 @@ from sweeplab.constraints import (
 )
 from sweeplab.errors import ConfigError, UserInputError
 from sweeplab.metrics import PER_EPOCH
+from sweeplab.runs.hparams import NOTES, TAGS
 from sweeplab.runs.build import (
     OPTIMIZER_CONSTRAINTS, SCHEDULER_CONSTRAINTS, SWEEPLAB_KEYS, TRAINER_CONSTRAINTS, check_buildable, node_target,
 )
 
 MAX_SEED = 2**32 - 1  # what seed_everything accepts
+
+
+def _is_tag(value: Any) -> bool:
+    return isinstance(value, (str, int, float)) and not isinstance(value, bool) and bool(str(value).strip()) \
+        and "," not in str(value)
+
+
+def _are_tags(value: Any) -> bool:
+    """A tag or a list of tags: words without commas (a table shows them joined by commas)."""
+    return _is_tag(value) or (OmegaConf.is_list(value) or isinstance(value, list)) and all(_is_tag(v) for v in value)
+
 
 # the keys of conf/train.yaml that the run itself reads (runs.fit, runs.build, runs.checkpoints)
 RUN_CONSTRAINTS: dict[str, list] = {
@@ -42,6 +54,8 @@ RUN_CONSTRAINTS: dict[str, list] = {
     "verbose": [Boolean()],
     "lr_find": [Boolean()],
     "finite_check_every": [Interval(Integral, 1, None)],
+    TAGS: [NoneValue(), Satisfies(_are_tags, "a list of tags without commas, e.g. +tags=[baseline,lr-study]")],
+    NOTES: [NoneValue(), Satisfies(lambda v: isinstance(v, str), 'a text, e.g. notes="first try with dropout"')],
     "early_stopping.monitor": [Options(PER_EPOCH)],
     "early_stopping.patience": [Interval(Integral, 1, None)],
 }

@@ -22,7 +22,7 @@ from sweeplab.runs.checkpoints import Resume, check_checkpoint_fits, check_resum
 from sweeplab.files import write_text_atomic
 from sweeplab.runs.folder import MODEL_SUMMARY_FILE, RunFolder
 from sweeplab.runs.hparams import flat_hparams, log_hparams
-from sweeplab.runs.provenance import git_commit
+from sweeplab.runs.provenance import Parent, RunProvenance, end_record, start_record
 from sweeplab.runs.results import COMPLETED, DIVERGED, FAILED, INTERRUPTED, RunResults, best_epoch_row
 from sweeplab.training.module import ClassifierModule
 
@@ -38,6 +38,7 @@ def fit(
     datamodule: InMemoryDataModule | None = None,
     evaluate_test: bool | None = None,
     on_start: Callable[[], None] | None = None,
+    parent: Parent | None = None,
 ) -> RunResults:
     """Train ``cfg`` in ``run_dir``, test the best checkpoint, and write ``results.json``.
 
@@ -50,6 +51,8 @@ def fit(
         evaluate_test: test the best checkpoint after training (default ``cfg.evaluate_test``).
         on_start: called once the data, model and trainer are built, before anything is written
             into ``run_dir`` (train.py records the run's config then: :mod:`sweeplab.runs.start`).
+        parent: what the run is part of (a multirun, a sweep's trial, a cross-validation fold), for its
+            record (``run.json``: :mod:`sweeplab.runs.provenance`).
 
     Returns the run's :class:`RunResults`. Bad input raises :class:`~sweeplab.errors.UserInputError`
     before any training; a diverged loss is recorded with ``status: "diverged"``; any
@@ -74,6 +77,7 @@ def fit(
     folder.path.mkdir(parents=True, exist_ok=True)
     if on_start is not None:
         on_start()
+    record = start_record(cfg, folder.path, datamodule, parent) if trainer.is_global_zero else None
     _write_model_summary(module, folder, show=bool(cfg.get("verbose", False)))
     evaluate_test = cfg.get("evaluate_test", True) if evaluate_test is None else evaluate_test
 
@@ -97,11 +101,11 @@ def fit(
         try:  # recording the end must not hide why it ended (a full disk fails both)
             if not stopped:
                 write_text_atomic(folder.error, traceback.format_exc())
-            _finish(cfg, folder, trainer, module, datamodule, status, error, test_metrics, started)
+            _finish(cfg, folder, trainer, module, datamodule, status, error, test_metrics, started, record)
         except OSError as unrecorded:
             log.error("could not record the %s run in %s: %s", status, folder.path, unrecorded)
         raise
-    return _finish(cfg, folder, trainer, module, datamodule, status, error, test_metrics, started)
+    return _finish(cfg, folder, trainer, module, datamodule, status, error, test_metrics, started, record)
 
 
 def _carry_over(resume: Resume, module: ClassifierModule) -> None:
@@ -157,7 +161,8 @@ def best_row(trainer: pl.Trainer, history: list[dict]) -> dict | None:
     return best_epoch_row(history)
 
 
-def collect_results(cfg, trainer, module, datamodule, status, error, test_metrics, duration_s) -> RunResults:
+def collect_results(cfg, trainer, module, datamodule, status, error, test_metrics, duration_s,
+                    code_version: str | None) -> RunResults:
     """The machine-readable record of a run (``results.json``)."""
     history = module.history
     best = best_row(trainer, history)
@@ -173,7 +178,7 @@ def collect_results(cfg, trainer, module, datamodule, status, error, test_metric
         val_acc_at_best_epoch=best.get(VAL_ACC.name) if best else None,
         epochs_run=len(history),
         stopped_early=bool(early is not None and early.stopped_epoch > 0),
-        duration_s=round(duration_s, 3), num_params=module.num_params, seed=int(cfg.seed), git_commit=git_commit(),
+        duration_s=round(duration_s, 3), num_params=module.num_params, seed=int(cfg.seed), git_commit=code_version,
         job=_job_record(),
         train_size=len(datamodule.train_indices), val_size=len(datamodule.val_indices),
         test_size=int(confusion.sum()) if confusion is not None else None,
@@ -189,8 +194,12 @@ def _job_record() -> dict | None:
     return job.to_dict() if job is not None else None
 
 
-def _finish(cfg, folder: RunFolder, trainer, module, datamodule, status, error, test_metrics, started) -> RunResults:
-    results = collect_results(cfg, trainer, module, datamodule, status, error, test_metrics, time.perf_counter() - started)
+def _finish(cfg, folder: RunFolder, trainer, module, datamodule, status, error, test_metrics, started,
+            record: RunProvenance | None) -> RunResults:
+    results = collect_results(cfg, trainer, module, datamodule, status, error, test_metrics,
+                              time.perf_counter() - started, record.code_version if record else None)
+    if record is not None:  # global rank 0
+        end_record(folder.path, record)
     if trainer.is_global_zero:
         if status == COMPLETED or not _holds_completed_results(folder):
             results.write(folder.results)

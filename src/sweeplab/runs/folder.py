@@ -17,6 +17,10 @@ OVERRIDES_FILE = f"{HYDRA_DIR}/overrides.yaml"    # the command-line overrides
 HYDRA_FILE = f"{HYDRA_DIR}/hydra.yaml"            # Hydra's settings, with the config group choices
 RESULTS_FILE = "results.json"                     # sweeplab.runs.results.RunResults
 ERROR_FILE = "error.txt"                          # the traceback of a run that failed
+RECORD_FILE = "run.json"                          # where the run came from: sweeplab.runs.provenance.RunProvenance
+ENVIRONMENT_FILE = "environment.txt"              # the installed packages, as pip freeze lists them
+PATCH_FILE = "code.patch"                         # the uncommitted changes to the code, when there are any
+FINGERPRINT_CACHE_DIR = "cache/fingerprints"      # below paths.output_dir: the data fingerprints of unchanged files
 LOG_FILE = "train.log"
 MODEL_SUMMARY_FILE = "model_summary.txt"
 CHECKPOINT_DIR = "checkpoints"
@@ -39,6 +43,7 @@ class RunFolder:
         self.path = Path(path)
         self.config, self.overrides, self.hydra = (self.path / name for name in (CONFIG_FILE, OVERRIDES_FILE, HYDRA_FILE))
         self.results, self.error, self.cv_report = (self.path / name for name in (RESULTS_FILE, ERROR_FILE, CV_REPORT_JSON))
+        self.record, self.environment, self.patch = (self.path / name for name in (RECORD_FILE, ENVIRONMENT_FILE, PATCH_FILE))
         self.checkpoints = self.path / CHECKPOINT_DIR
         self.best_checkpoint, self.last_checkpoint = self.path / BEST_CHECKPOINT, self.path / LAST_CHECKPOINT
 

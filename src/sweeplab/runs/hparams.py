@@ -16,8 +16,28 @@ RUN_SETTINGS = (
     "trainer.accelerator", "trainer.devices", "trainer.num_sanity_val_steps", "trainer.log_every_n_steps",
     "trainer.limit_val_batches", "trainer.limit_test_batches", "trainer.deterministic", "cv.",
 )
+# labels a person gives a run (+tags=[baseline,lr-study] notes="..."): recorded and shown, not what it trains
+TAGS, NOTES = "tags", "notes"
+LABELS = (TAGS, NOTES)
 SHOWN_FIRST = ("model", "optimizer", "optimizer.lr", "optimizer.weight_decay", "data.batch_size", "model.dropout",
-               "scheduler", "trainer.max_epochs", "seed")  # what people vary most, first in the HParams tab
+               "scheduler", "trainer.max_epochs", "seed", *LABELS)  # what people vary most, first in the HParams tab
+
+
+def run_tags(cfg: DictConfig) -> list[str]:
+    """The run's tags: ``+tags=[a,b]`` (or one ``+tags=a``), none when not given."""
+    value = cfg.get(TAGS)
+    if value is None:
+        return []
+    return [str(value)] if isinstance(value, str) else [str(tag) for tag in value]
+
+
+def join_tags(tags: list[str]) -> str:
+    """Tags as one value of a table or of TensorBoard's HParams tab: ``baseline,lr-study``."""
+    return ",".join(tags)
+
+
+def split_tags(value: Any) -> list[str]:
+    return [tag for tag in str(value).split(",") if tag] if value else []
 
 
 def flat_hparams(cfg: DictConfig) -> dict[str, Any]:
@@ -44,6 +64,8 @@ def flat_hparams(cfg: DictConfig) -> dict[str, Any]:
             flat[prefix] = node
 
     walk(container, "")
+    if TAGS in flat:
+        flat[TAGS] = join_tags(run_tags(cfg))
     return flat
 
 

@@ -6,6 +6,9 @@ events with hparams, ``results.json``, ``.hydra/``). Its value is its best epoch
 ``results.json`` reports as ``best_val_acc`` / ``best_val_loss``, and the one a
 re-run of ``best.yaml`` reproduces. Each epoch's value goes to the pruner from
 inside the training loop (:class:`~sweeplab.sweeps.pruning.EpochPruningCallback`).
+A trade-off study's trial returns one value per objective and is never pruned
+(:mod:`sweeplab.sweeps.objectives`); its ``sweep.constraints`` are stored with it
+(``Trial.set_constraint``). Its plots become Optuna artifacts (:mod:`sweeplab.sweeps.artifacts`).
 """
 
 from __future__ import annotations
@@ -13,20 +16,22 @@ from __future__ import annotations
 import logging
 import traceback
 from pathlib import Path
-from typing import Any
 
 import optuna
 from optuna.trial import TrialState
 
 from sweeplab.cv.objective import cv_objective
 from sweeplab.errors import UserInputError
-from sweeplab.metrics import HEADLINE
+from sweeplab.metrics import EPOCH_S, HEADLINE, metric as metric_named
 from sweeplab.runs.config_record import record_run_config
 from sweeplab.files import write_text_atomic
 from sweeplab.runs.fit import fit
 from sweeplab.runs.folder import RunFolder
+from sweeplab.runs.provenance import SWEEP, Parent
 from sweeplab.runs.results import COMPLETED, FAILED, INTERRUPTED, PRUNED, RunResults
+from sweeplab.sweeps.artifacts import upload_plots
 from sweeplab.sweeps.liveness import this_cluster_job, this_worker
+from sweeplab.sweeps.objectives import run_metric
 from sweeplab.sweeps.plan import SweepPlan
 from sweeplab.sweeps.pruning import EpochPruningCallback
 from sweeplab.sweeps.space import overrides_for
@@ -56,7 +61,7 @@ class TrialObjective:
         self.plan = plan
         self.settings = plan.settings
 
-    def __call__(self, trial: optuna.Trial) -> float:
+    def __call__(self, trial: optuna.Trial) -> float | list[float]:
         self._claim_place(trial)
         sampled = self.settings.space.sample(trial)
         overrides = [*self.plan.base_overrides, *overrides_for(sampled)]
@@ -68,6 +73,7 @@ class TrialObjective:
         if (job := this_cluster_job()) is not None:
             trial.set_user_attr("cluster_job", job)
         log.info("trial %d: %s", trial.number, " ".join(overrides_for(sampled)))
+        interrupted = False
         try:
             cfg, hydra_node = compose_train_config(overrides)
             record_run_config(trial_dir, cfg, hydra_node, overrides)
@@ -80,6 +86,7 @@ class TrialObjective:
             trial.set_user_attr("error", str(error))
             raise
         except (KeyboardInterrupt, SystemExit) as stop:  # Lightning turns Ctrl-C into SystemExit
+            interrupted = True
             _record_interruption(trial, stop)
             raise KeyboardInterrupt(f"trial {trial.number} interrupted") from stop  # Optuna: FAIL, then stop
         except Exception as error:  # noqa: BLE001 (one broken trial must not end the study)
@@ -88,6 +95,9 @@ class TrialObjective:
             trial.set_user_attr("error", reason)
             write_text_atomic(RunFolder(trial_dir).error, traceback.format_exc())  # also when it broke outside fit
             raise TrialFailed(reason) from error
+        finally:
+            if not interrupted:  # completed, pruned or failed: its plots show how it went (never raises)
+                upload_plots(trial, trial_dir, self.plan.study_dir)
 
     def _claim_place(self, trial: optuna.Trial) -> None:
         """Give up at once when ``n_trials`` trials numbered before this one finished or are running.
@@ -107,32 +117,41 @@ class TrialObjective:
             raise UserInputError(f"sweep.dir={self.plan.study_dir}: {trial_dir.name} already holds a run of another "
                                  "study; give each study its own sweep.dir")
 
-    def _held_out(self, trial: optuna.Trial, cfg, trial_dir: Path) -> float:
-        metric = self.settings.metric
-        pruning = EpochPruningCallback(trial, monitor=metric)
+    def _held_out(self, trial: optuna.Trial, cfg, trial_dir: Path) -> float | list[float]:
+        settings = self.settings
+        # a trade-off study is not pruned: Optuna's pruners follow one objective
+        callbacks = [] if settings.multi_objective else [EpochPruningCallback(trial, monitor=settings.metric)]
         try:
-            results = fit(cfg, trial_dir, callbacks=[pruning])
+            results = fit(cfg, trial_dir, callbacks=callbacks, parent=self._parent(trial))
         except optuna.TrialPruned:  # fit recorded the run as pruned
             trial.set_user_attr("status", PRUNED)
             raise
         _keep_results(trial, results)
         if results.status != COMPLETED:
             raise TrialFailed(f"run {results.status}: {results.error}")
-        value = best_epoch_value(results.history, metric, self.settings.direction)
-        if value is None:
-            raise TrialFailed(f"no epoch logged {metric}")
-        return value
+        values = [_measured(trial, results, name) for name in settings.metrics]
+        for constraint in settings.constraints:  # stored before the trial ends: samplers and best_trial(s) read them
+            trial.set_constraint(constraint.text, constraint.violation(_measured(trial, results, constraint.metric)))
+        return values if settings.multi_objective else values[0]
 
     def _cross_validated(self, trial: optuna.Trial, cfg, trial_dir: Path) -> float:
-        return cv_objective(trial, cfg, trial_dir, self.settings.metric)
+        return cv_objective(trial, cfg, trial_dir, self.settings.metric, parent=self._parent(trial))
+
+    def _parent(self, trial: optuna.Trial) -> Parent:
+        """The trial's place in its study, for its record (``run.json``)."""
+        return Parent(SWEEP, str(self.plan.study_dir.resolve()), trial.number, study=self.settings.study_name)
 
 
-def best_epoch_value(history: list[dict[str, Any]], metric: str, direction: str) -> float | None:
-    """The best per-epoch value of ``metric`` (highest when maximizing), or None if never logged."""
-    values = [row[metric] for row in history if row.get(metric) is not None]
-    if not values:
-        return None
-    return max(values) if direction == "maximize" else min(values)
+def _measured(trial: optuna.Trial, results: RunResults, name: str) -> float:
+    """Metric ``name`` of a completed run (a per-epoch one: its best epoch); ``num_params`` and ``epoch_s`` are
+    kept as user attributes (the headline numbers already are)."""
+    value = run_metric(results, name)
+    per_epoch = metric_named(name).per_epoch
+    if value is None:
+        raise TrialFailed(f"no epoch logged {name}" if per_epoch or name == EPOCH_S.name else f"the run reports no {name}")
+    if not per_epoch and name not in HEADLINE:
+        trial.set_user_attr(name, value)
+    return value
 
 
 def _keep_results(trial: optuna.Trial, results: RunResults) -> None:

@@ -23,7 +23,7 @@ from sweeplab.constraints import is_int
 from sweeplab.errors import ConfigError, UserInputError
 from sweeplab.sweeps.settings import SweepSettings
 from sweeplab.sweeps.space import Param, override
-from sweeplab.sweeps.study import check_storage_url, default_storage_url
+from sweeplab.sweeps.study import build_pruner, build_sampler, check_storage_url, default_storage_url
 
 log = logging.getLogger(__name__)
 _MISSING = object()
@@ -59,11 +59,13 @@ def plan_sweep(settings: SweepSettings, command_line_overrides: tuple[str, ...] 
     except UserInputError as error:
         raise UserInputError(f"training overrides {' '.join(base_overrides) or '(none)'}: {error}") from None
     _warn_about_fixed_values(settings, command_line_overrides)
+    _warn_about_sampler(settings)
     if not settings.report_only:
         for param in settings.space:
             _check_param_type(param, base)
             _check_param_bounds(param, base_overrides, on_this_machine=here)
         _check_objective(settings, base)
+        build_sampler(settings.sampler), build_pruner(settings.pruner)  # options the Optuna classes refuse
     if settings.storage:
         check_storage_url(settings.storage)
     study_dir = Path(settings.dir or Path(base.paths.output_dir) / "sweeps" / settings.study_name).resolve()
@@ -96,6 +98,17 @@ def _check_objective(settings: SweepSettings, base: DictConfig) -> None:
 
     if settings.objective == "cv" and not cross_validates(base):
         raise ConfigError("cv.folds", base.get("cv", {}).get("folds"), "must be an integer >= 2 for sweep.objective=cv")
+    for constraint in settings.constraints:
+        if constraint.metric.startswith("test_") and not base.get("evaluate_test", True):
+            raise ConfigError("sweep.constraints", constraint.text, f"needs {constraint.metric}, and evaluate_test=false "
+                              "tests no trial")
+
+
+def _warn_about_sampler(settings: SweepSettings) -> None:
+    population = settings.sampler.get("population_size", 50)  # NSGAIISampler's default
+    if settings.sampler["name"] == "nsgaii" and isinstance(population, int) and population >= settings.n_trials:
+        log.warning("sweep.sampler.population_size=%d and sweep.n_trials=%d: every trial is of NSGA-II's first "
+                    "generation, sampled at random; set a population_size below n_trials", population, settings.n_trials)
 
 
 def _warn_about_fixed_values(settings: SweepSettings, command_line_overrides: tuple[str, ...]) -> None:

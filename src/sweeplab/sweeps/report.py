@@ -3,6 +3,12 @@
 Everything is computed from the study's storage (and, for ``best.yaml``, from the
 best trial's recorded config), so ``sweep.report_only=true`` rewrites it at any
 time, for a study that other machines are still running too.
+
+A trade-off (multi-objective) study has no single best trial: its report lists the
+Pareto front (Optuna's ``best_trials``: the complete, feasible trials no other one beats
+on every objective), draws it in ``pareto_front.png``, and writes one config per
+front trial, ``pareto/trial_NNNN.yaml``, in ``best.yaml``'s place. With
+``sweep.constraints``, infeasible trials are marked, and never the best nor on the front.
 """
 
 from __future__ import annotations
@@ -21,13 +27,16 @@ import optuna
 import yaml
 from omegaconf import OmegaConf
 from optuna.exceptions import ExperimentalWarning
+from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from sweeplab.reports.figures import save_png
 from sweeplab.reports.table_render import cell_text
 from sweeplab.files import write_text_atomic
 from sweeplab.sweeps.objective import is_surplus
+from sweeplab.sweeps.objectives import is_feasible, missed_constraints, objectives_text
 from sweeplab.sweeps.plan import SweepPlan
+from sweeplab.sweeps.settings import SweepSettings
 from sweeplab.sweeps.study import printable_url
 from sweeplab.runs.config_record import recorded_config, recorded_hydra
 from sweeplab.sweeps.trial_config import compose_train_config, standalone_config
@@ -35,8 +44,9 @@ from sweeplab.sweeps.trial_config import compose_train_config, standalone_config
 log = logging.getLogger(__name__)
 
 TRIALS_FILE, REPORT_FILE, BEST_FILE = "trials.csv", "report.md", "best.yaml"
+PARETO_DIR, PARETO_PNG = "pareto", "pareto_front.png"  # a trade-off study's configs, one per front trial, and its plot
 TOP_SHOWN = 10
-FIGURE_INCHES = {"parallel_coordinate.png": (13.0, 6.0)}  # one axis per parameter needs room
+FIGURE_INCHES = {"parallel_coordinate.png": (13.0, 6.0), PARETO_PNG: (8.0, 6.0)}  # one axis per parameter needs room
 DEFAULT_FIGURE_INCHES = (9.0, 5.5)
 PLOTS: dict[str, tuple[str, Callable[[optuna.Study], Any]]] = {
     "optimization_history.png": ("Optimization history", optuna.visualization.matplotlib.plot_optimization_history),
@@ -44,6 +54,36 @@ PLOTS: dict[str, tuple[str, Callable[[optuna.Study], Any]]] = {
     "param_importances.png": ("Parameter importances", optuna.visualization.matplotlib.plot_param_importances),
     "intermediate_values.png": ("Per-epoch values (intermediate values)",
                                 optuna.visualization.matplotlib.plot_intermediate_values),
+}
+
+
+def plot_pareto_front(study: optuna.Study) -> Any:
+    """Optuna's Pareto-front plot, its axes named by the objectives (and which way is better), the front's
+    points labelled with their trial numbers (two objectives)."""
+    names = study.metric_names or [f"objective {index}" for index in range(len(study.directions))]
+    axes = optuna.visualization.matplotlib.plot_pareto_front(study, target_names=[
+        f"{name} ({'higher' if direction == StudyDirection.MAXIMIZE else 'lower'} is better)"
+        for name, direction in zip(names, study.directions)])
+    if len(study.directions) == 2:
+        for trial in study.best_trials:
+            axes.annotate(f"trial {trial.number}", (trial.values[0], trial.values[1]), textcoords="offset points",
+                          xytext=(6, 6), fontsize=9)
+    handles, labels = axes.get_legend_handles_labels()
+    if handles:  # Optuna's labels, in words that say what the colours mean
+        axes.legend(handles, [LEGEND.get(label.strip(), label) for label in labels])
+    axes.set_title(f"Pareto front of {study.study_name}: the best trade-offs in red")
+    return axes
+
+
+LEGEND = {"Best Trial": "on the Pareto front", "Trial": "beaten on every objective by one in red",
+          "Feasible Trial": "feasible, beaten by one in red", "Infeasible Trial": "infeasible (misses a constraint)"}
+
+
+# a trade-off study: no single history to draw, no per-epoch reports (it is not pruned)
+TRADE_OFF_PLOTS: dict[str, tuple[str, Callable[[optuna.Study], Any]]] = {
+    PARETO_PNG: ("Pareto front", plot_pareto_front),
+    "parallel_coordinate.png": PLOTS["parallel_coordinate.png"],
+    "param_importances.png": PLOTS["param_importances.png"],
 }
 
 
@@ -73,47 +113,76 @@ def write_report(study: optuna.Study, plan: SweepPlan) -> list[Path]:
     """Write every report file into the sweep folder; returns the files written."""
     folder = plan.study_dir
     trials = study.get_trials(deepcopy=False)
-    written = [write_trials_csv(trials, plan, folder / TRIALS_FILE)]
-    plots = write_plots(study, folder)
+    written = [write_trials_csv(trials, plan, folder / TRIALS_FILE, study)]
+    plots = write_plots(study, folder, TRADE_OFF_PLOTS if plan.settings.multi_objective else PLOTS)
     written += [folder / name for name, outcome in plots.items() if outcome is None]
-    best = best_trial(study)
-    if best is not None:
+    if plan.settings.multi_objective:
+        written += write_pareto_configs(pareto_front(study), plan)
+    elif (best := best_trial(study)) is not None:
         written.append(write_best_config(best, plan, folder / BEST_FILE))
     written.append(write_text_atomic(folder / REPORT_FILE, render_report(study, trials, plan, plots)))
     return written
 
 
 def best_trial(study: optuna.Study) -> FrozenTrial | None:
+    """The best complete trial of a single-objective study (a feasible one, under constraints), or None."""
     try:
         return study.best_trial
-    except ValueError:  # no complete trial yet
+    except ValueError:  # no complete (feasible) trial yet
         return None
 
 
+def pareto_front(study: optuna.Study) -> list[FrozenTrial]:
+    """A trade-off study's Pareto front (Optuna's ``best_trials``, feasible ones only), best first objective first."""
+    front = study.best_trials
+    first_maximized = study.directions[0].name == "MAXIMIZE"
+    return sorted(front, key=lambda t: (-t.values[0] if first_maximized else t.values[0], t.number))
+
+
 def ranked(trials: Sequence[FrozenTrial], direction: str) -> list[FrozenTrial]:
-    """Complete trials, best first."""
+    """Complete trials, feasible ones first, then best first (by the first objective of a trade-off study)."""
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
-    return sorted(complete, key=lambda t: t.value, reverse=direction == "maximize")
+    sign = -1 if direction == "maximize" else 1
+    return sorted(complete, key=lambda t: (not is_feasible(t), sign * t.values[0]))
 
 
 # --- trials.csv ---------------------------------------------------------------------
-def write_trials_csv(trials: Sequence[FrozenTrial], plan: SweepPlan, path: Path) -> Path:
+def write_trials_csv(trials: Sequence[FrozenTrial], plan: SweepPlan, path: Path, study: optuna.Study | None = None) -> Path:
+    """One row per trial; a trade-off study has a column per objective and ``pareto`` (yes for a front trial);
+    constraints add each constrained metric not shown yet and ``feasible`` (yes, or the constraints missed)."""
     settings = plan.settings
     params = _param_columns(trials, settings.space.keys)
-    columns = ["number", "state", settings.metric, *params, "epochs_reported", "test_acc", "status", "error",
-               "duration_s", "started", "dir"]
+    front = {t.number for t in pareto_front(study)} if settings.multi_objective and study is not None else None
+    measured = [name for name in dict.fromkeys(c.metric for c in settings.constraints)
+                if name not in (*settings.metrics, "test_acc")]
+    columns = ["number", "state", *settings.metrics, *(["pareto"] if front is not None else []), *params,
+               "epochs_reported", "test_acc", *measured, *(["feasible"] if settings.constraints else []),
+               "status", "error", "duration_s", "started", "dir"]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(columns)
     for trial in sorted(trials, key=lambda t: t.number):
+        values = trial.values or [None] * len(settings.metrics)
         writer.writerow([
-            trial.number, _state_name(trial), _blank(trial.value), *(_blank(trial.params.get(p)) for p in params),
+            trial.number, _state_name(trial), *(_blank(v) for v in values),
+            *([("yes" if trial.number in front else "")] if front is not None else []),
+            *(_blank(trial.params.get(p)) for p in params),
             len(trial.intermediate_values), _blank(trial.user_attrs.get("test_acc")),
+            *(_blank(trial.user_attrs.get(name)) for name in measured),
+            *([_feasibility(trial)] if settings.constraints else []),
             trial.user_attrs.get("status", ""), trial.user_attrs.get("error", ""), _blank(_duration_s(trial)),
             trial.datetime_start.isoformat(timespec="seconds") if trial.datetime_start else "",
             trial.user_attrs.get("dir", ""),
         ])
     return write_text_atomic(path, buffer.getvalue())
+
+
+def _feasibility(trial: FrozenTrial) -> str:
+    """``yes``, ``no: num_params<=100000`` (the constraints it missed), or blank for a trial not measured."""
+    if not trial.constraints:
+        return ""
+    missed = missed_constraints(trial)
+    return f"no: {', '.join(missed)}" if missed else "yes"
 
 
 def _param_columns(trials: Sequence[FrozenTrial], space_keys: Sequence[str]) -> list[str]:
@@ -143,32 +212,71 @@ def write_best_config(trial: FrozenTrial, plan: SweepPlan, path: Path) -> Path:
     Taken from the trial's ``.hydra/`` files; a trial run on another machine is
     composed again from its stored overrides.
     """
-    trial_dir = Path(trial.user_attrs.get("dir", plan.trial_dir(trial.number)))
+    header = (
+        f"# The best trial of study {plan.settings.study_name!r}: trial {trial.number}, "
+        f"{plan.settings.metric}={trial.value:.6g} ({_trial_dir(trial, plan)}).\n"
+        f"# Train it again: {retrain_command(plan)}\n"
+    )
+    return _write_trial_config(trial, plan, path, header)
+
+
+def write_pareto_configs(front: Sequence[FrozenTrial], plan: SweepPlan) -> list[Path]:
+    """``pareto/trial_NNNN.yaml`` for each trial of a trade-off study's Pareto front (as ``best.yaml`` is for one
+    best trial); the file of a trial no longer on the front is removed."""
+    folder = plan.study_dir / PARETO_DIR
+    written = []
+    for trial in front:
+        path = pareto_config(plan, trial.number)
+        values = ", ".join(f"{name}={value_text(v)}" for name, v in zip(plan.settings.metrics, trial.values))
+        header = (f"# Trial {trial.number} of study {plan.settings.study_name!r}, on its Pareto front: {values} "
+                  f"({_trial_dir(trial, plan)}).\n# Train it again: {retrain_command(plan, path)}\n")
+        written.append(_write_trial_config(trial, plan, path, header))
+    for stale in set(folder.glob("trial_*.yaml")) - set(written):
+        stale.unlink(missing_ok=True)
+    return written
+
+
+def pareto_config(plan: SweepPlan, number: int) -> Path:
+    return plan.study_dir / PARETO_DIR / f"{plan.trial_dir(number).name}.yaml"
+
+
+def _trial_dir(trial: FrozenTrial, plan: SweepPlan) -> Path:
+    return Path(trial.user_attrs.get("dir", plan.trial_dir(trial.number)))
+
+
+def _write_trial_config(trial: FrozenTrial, plan: SweepPlan, path: Path, header: str) -> Path:
+    trial_dir = _trial_dir(trial, plan)
     cfg, hydra_node = recorded_config(trial_dir), recorded_hydra(trial_dir)
     if cfg is None or hydra_node is None:
         composed, hydra_node = compose_train_config(trial.user_attrs["overrides"])
         cfg = OmegaConf.to_container(composed, resolve=True)
-    header = (
-        f"# The best trial of study {plan.settings.study_name!r}: trial {trial.number}, "
-        f"{plan.settings.metric}={trial.value:.6g} ({trial_dir}).\n"
-        f"# Train it again: {retrain_command(plan)}\n"
-    )
     body = yaml.safe_dump(standalone_config(cfg, hydra_node), sort_keys=False, default_flow_style=False)
+    path.parent.mkdir(parents=True, exist_ok=True)
     return write_text_atomic(path, header + body)
 
 
-def retrain_command(plan: SweepPlan) -> str:
-    """Hydra reads a relative --config-path from the package's folder, so the path is absolute."""
-    return f"python train.py --config-path {plan.study_dir} --config-name {Path(BEST_FILE).stem}"
+def retrain_command(plan: SweepPlan, config: Path | None = None) -> str:
+    """How to train a config of the study again (``best.yaml`` by default).
+
+    Hydra reads a relative --config-path from the package's folder, so the path is absolute."""
+    config = config or plan.study_dir / BEST_FILE
+    return f"python train.py --config-path {config.parent} --config-name {config.stem}"
+
+
+def value_text(value: float | None) -> str:
+    """An objective's value: a count as an integer (num_params), anything else to 4 decimals."""
+    if value is None:
+        return ""
+    return str(int(value)) if float(value).is_integer() and abs(value) >= 1 else f"{value:.4f}"
 
 
 # --- plots --------------------------------------------------------------------------
-def write_plots(study: optuna.Study, folder: Path) -> dict[str, str | None]:
+def write_plots(study: optuna.Study, folder: Path, plots: dict[str, tuple[str, Callable]] | None = None) -> dict[str, str | None]:
     """Each plot's file name -> None when written, else why not (too few trials, say)."""
     import matplotlib.pyplot as plt  # noqa: PLC0415 (Optuna's plots draw with pyplot)
 
     outcomes: dict[str, str | None] = {}
-    for name, (_title, plot) in PLOTS.items():
+    for name, (_title, plot) in (PLOTS if plots is None else plots).items():
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ExperimentalWarning)
@@ -191,13 +299,17 @@ def render_report(study: optuna.Study, trials: Sequence[FrozenTrial], plan: Swee
                   plots: dict[str, str | None]) -> str:
     settings = plan.settings
     counts = count_trials(trials)
+    pruner = (f"pruning off (Optuna's pruners follow one objective; sweep.pruner.name={settings.pruner['name']} unused)"
+              if settings.multi_objective else f"pruner {settings.pruner['name']}")
     lines = [
         f"# Sweep {settings.study_name}",
         "",
         f"- sweep file: `{settings.source}`",
         f"- storage: `{printable_url(plan.storage_url)}`",
-        f"- objective: {settings.direction} `{settings.metric}` ({settings.objective}), sampler "
-        f"{settings.sampler['name']}, pruner {settings.pruner['name']}",
+        f"- {'objectives' if settings.multi_objective else 'objective'}: "
+        f"{objectives_text(settings.metrics, settings.directions)} ({settings.objective}), sampler "
+        f"{settings.sampler['name']}, {pruner}",
+        *([_constraints_line(trials, settings)] if settings.constraints else []),
         f"- base overrides: `{' '.join(plan.base_overrides) or '(none)'}`",
         f"- trials: {counts.finished} finished of {settings.n_trials} wanted: {counts.complete} complete, "
         f"{counts.pruned} pruned, {counts.failed} failed"
@@ -207,11 +319,21 @@ def render_report(study: optuna.Study, trials: Sequence[FrozenTrial], plan: Swee
         f"- time: {_time_spent(trials)}",
         "",
     ]
-    lines += _best_section(best_trial(study), plan)
-    lines += _top_section(trials, settings.direction, settings.metric, settings.space.keys)
+    if settings.multi_objective:
+        lines += _pareto_section(pareto_front(study), plan, trials)
+    else:
+        lines += _best_section(best_trial(study), plan)
+    lines += _top_section(trials, settings, study)
     lines += _importance_section(study)
-    lines += _plot_section(plots)
+    lines += _plot_section(plots, TRADE_OFF_PLOTS if settings.multi_objective else PLOTS)
     return "\n".join(lines) + "\n"
+
+
+def _constraints_line(trials: Sequence[FrozenTrial], settings: SweepSettings) -> str:
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    feasible = sum(1 for t in complete if is_feasible(t))
+    return (f"- constraints: {', '.join(f'`{c.text}`' for c in settings.constraints)}: {feasible} of {len(complete)} "
+            "complete trials feasible (the others are never the best)")
 
 
 def _time_spent(trials: Sequence[FrozenTrial]) -> str:
@@ -232,7 +354,8 @@ def _duration(span: timedelta) -> str:
 
 def _best_section(best: FrozenTrial | None, plan: SweepPlan) -> list[str]:
     if best is None:
-        return ["## Best trial", "", "No trial has completed yet.", ""]
+        none = "No complete trial meets the constraints." if plan.settings.constraints else "No trial has completed yet."
+        return ["## Best trial", "", none, ""]
     metric = plan.settings.metric
     lines = [
         "## Best trial",
@@ -251,44 +374,103 @@ def _best_section(best: FrozenTrial | None, plan: SweepPlan) -> list[str]:
     return lines
 
 
-def _top_section(trials: Sequence[FrozenTrial], direction: str, metric: str, space_keys: Sequence[str]) -> list[str]:
-    top = ranked(trials, direction)[:TOP_SHOWN]
+def _pareto_section(front: Sequence[FrozenTrial], plan: SweepPlan, trials: Sequence[FrozenTrial]) -> list[str]:
+    settings = plan.settings
+    if not front:
+        none = "No complete trial meets the constraints." if settings.constraints else "No trial has completed yet."
+        return ["## Pareto front", "", none, ""]
+    params = _param_columns(front, settings.space.keys)
+    header = ["trial", *settings.metrics, *params, "config", "folder"]
+    lines = [
+        "## Pareto front", "",
+        f"{_trials(len(front))} that no other complete{', feasible' if settings.constraints else ''} trial beats on "
+        f"every objective ({objectives_text(settings.metrics, settings.directions)}), best {settings.metrics[0]} "
+        f"first; each one's full training config is in `{PARETO_DIR}/`.", "",
+        "| " + " | ".join(header) + " |", "|" + "---|" * len(header),
+    ]
+    for trial in front:
+        cells = [trial.number, *(value_text(v) for v in trial.values), *(cell_text(trial.params.get(p)) for p in params),
+                 f"`{PARETO_DIR}/{pareto_config(plan, trial.number).name}`", f"`{_trial_dir(trial, plan)}`"]
+        lines.append("| " + " | ".join(str(cell) for cell in cells) + " |")
+    example = pareto_config(plan, front[0].number)
+    lines += ["", f"Train one again (trial {front[0].number} here): `{retrain_command(plan, example)}`", ""]
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    for name in _constant_objectives(complete, settings.metrics):
+        lines += [f"Note: {name} is {value_text(complete[0].values[settings.metrics.index(name)])} in all "
+                  f"{len(complete)} complete trials: no searched parameter changes it, so it trades nothing off "
+                  "(for num_params, search the model or its size, as sweeps/mnist_tradeoff.yaml does).", ""]
+    return lines
+
+
+def _constant_objectives(complete: Sequence[FrozenTrial], metrics: Sequence[str]) -> list[str]:
+    """The objectives with one value in every complete trial (of two or more)."""
+    if len(complete) < 2:
+        return []
+    return [name for index, name in enumerate(metrics) if len({t.values[index] for t in complete}) == 1]
+
+
+def _top_section(trials: Sequence[FrozenTrial], settings: SweepSettings, study: optuna.Study) -> list[str]:
+    top = ranked(trials, settings.directions[0])[:TOP_SHOWN]
     if not top:
         return []
-    params = _param_columns(top, space_keys)
-    header = ["rank", "trial", metric, *params, "test_acc", "epochs", "duration"]
-    lines = [f"## Top {len(top)} complete trials", "", "| " + " | ".join(header) + " |",
-             "|" + "---|" * len(header)]
+    params = _param_columns(top, settings.space.keys)
+    front = {t.number for t in pareto_front(study)} if settings.multi_objective else None
+    header = ["rank", "trial", *settings.metrics, *(["front"] if front is not None else []),
+              *(["feasible"] if settings.constraints else []), *params, "test_acc", "epochs", "duration"]
+    title = (f"## Top {len(top)} complete trials" if front is None
+             else f"## Top {len(top)} complete trials by {settings.metrics[0]}")
+    lines = [title, "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for rank, trial in enumerate(top, start=1):
-        cells = [rank, trial.number, f"{trial.value:.4f}", *(cell_text(trial.params.get(p)) for p in params),
-                 cell_text(trial.user_attrs.get("test_acc")), len(trial.intermediate_values),
+        values = [value_text(v) for v in trial.values] if front is not None else [f"{trial.value:.4f}"]
+        cells = [rank, trial.number, *values, *(["yes" if trial.number in front else ""] if front is not None else []),
+                 *([_feasibility(trial)] if settings.constraints else []),
+                 *(cell_text(trial.params.get(p)) for p in params),
+                 cell_text(trial.user_attrs.get("test_acc")),
+                 len(trial.intermediate_values) or trial.user_attrs.get("epochs_run", 0),  # unpruned: no reports
                  _duration(trial.datetime_complete - trial.datetime_start)]
         lines.append("| " + " | ".join(str(cell) for cell in cells) + " |")
     return lines + [""]
 
 
+def _trials(n: int) -> str:
+    return f"{n} trial" if n == 1 else f"{n} trials"
+
+
 def _importance_section(study: optuna.Study) -> list[str]:
+    """Optuna's importances; a trade-off study's in one column per objective (one that never varies left out)."""
     lines = ["## Parameter importances", ""]
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    multi = len(study.directions) > 1
+    names = (study.metric_names or [f"objective {i}" for i in range(len(study.directions))]) if multi else ["importance"]
+    constant = _constant_objectives(complete, names) if multi else []
+    shown = [index for index, name in enumerate(names) if name not in constant]  # a constant's importances are noise
+    if not shown:
+        return lines + ["Not computed: every objective has one value in all complete trials.", ""]
+    per_objective = []
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ExperimentalWarning)
-            warnings.simplefilter("ignore", UserWarning)  # "few trials per regime": the table says how many
-            importances = optuna.importance.get_param_importances(study)
+        for index in shown:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ExperimentalWarning)
+                warnings.simplefilter("ignore", UserWarning)  # "few trials per regime": the table says how many
+                per_objective.append(optuna.importance.get_param_importances(
+                    study, target=(lambda t, i=index: t.values[i]) if multi else None))
     except (ValueError, RuntimeError) as error:
         return lines + [f"Not computed: {error}", ""]
-    if not importances:
+    if not per_objective[0]:
         return lines + ["Not computed: no parameter varies across the complete trials.", ""]
-    complete = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
-    lines += [f"Computed by Optuna's default evaluator over the {complete} complete trials.", "",
-              "| parameter | importance |", "|---|---|"]
-    lines += [f"| {key} | {value:.3f} |" for key, value in importances.items()]
+    lines += [f"Computed by Optuna's default evaluator over the {len(complete)} complete trials"
+              + (", for each objective" if multi else "")
+              + (f" ({', '.join(constant)}: one value in every trial, left out)" if constant else "") + ".", "",
+              "| parameter | " + " | ".join(names[i] for i in shown) + " |", "|---|" + "---|" * len(shown)]
+    lines += [f"| {key} | " + " | ".join(f"{imp.get(key, 0.0):.3f}" for imp in per_objective) + " |"
+              for key in per_objective[0]]
     return lines + [""]
 
 
-def _plot_section(plots: dict[str, str | None]) -> list[str]:
+def _plot_section(plots: dict[str, str | None], drawn: dict[str, tuple[str, Callable]] = PLOTS) -> list[str]:
     lines = ["## Plots", ""]
     for name, outcome in plots.items():
-        title = PLOTS[name][0]
+        title = drawn[name][0]
         lines += [f"### {title}", "", f"![{title}]({name})" if outcome is None else f"Not drawn: {outcome}", ""]
     return lines
 

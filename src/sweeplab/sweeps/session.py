@@ -9,7 +9,8 @@ import optuna
 from sweeplab.errors import INTERRUPTED_EXIT_CODE, USER_ERROR_EXIT_CODE
 from sweeplab.sweeps.log_setup import LOG_FILE, configure_sweep_logging
 from sweeplab.sweeps.plan import SweepPlan
-from sweeplab.sweeps.report import REPORT_FILE, best_trial, count_trials, retrain_command, write_report
+from sweeplab.sweeps.report import (PARETO_DIR, REPORT_FILE, best_trial, count_trials, pareto_config, pareto_front,
+                                    retrain_command, value_text, write_report)
 from sweeplab.sweeps.study import load_existing_study
 from sweeplab.sweeps.interrupts import RESUME_HINT
 from sweeplab.sweeps.workers import run_study
@@ -41,8 +42,15 @@ def summary(study: optuna.Study, plan: SweepPlan) -> str:
     lines = [f"study {settings.study_name}: {counts.finished} of {settings.n_trials} trials finished "
              f"({counts.complete} complete, {counts.pruned} pruned, {counts.failed} failed"
              + (f", {counts.running} running" if counts.running else "") + ")"]
-    best = best_trial(study)
-    if best is not None:
+    if settings.multi_objective:
+        front = pareto_front(study)
+        if front:
+            lines.append(f"Pareto front: {len(front)} trial{'' if len(front) == 1 else 's'}: " + "; ".join(
+                f"{t.number} (" + ", ".join(f"{name}={value_text(v)}" for name, v in zip(settings.metrics, t.values)) + ")"
+                for t in front))
+            lines.append(f"their configs: {plan.study_dir / PARETO_DIR}/; retrain one: "
+                         f"{retrain_command(plan, pareto_config(plan, front[0].number))}")
+    elif (best := best_trial(study)) is not None:
         lines.append(f"best {settings.metric}={best.value:.4f} (trial {best.number}); retrain: {retrain_command(plan)}")
     lines.append(f"report: {plan.study_dir / REPORT_FILE}")
     return "\n".join(lines)

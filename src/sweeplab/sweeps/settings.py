@@ -26,11 +26,14 @@ from sweeplab.config.launchers import CLUSTER_LAUNCHERS, missing_launcher
 from sweeplab.config.locations import CONFIG_DIR, SWEEPS_DIR
 from sweeplab.constraints import Interval, NoneValue, Options, Satisfies, check_params, constraints_of_type, describe
 from sweeplab.errors import ConfigError, UserInputError
-from sweeplab.metrics import PER_EPOCH, metric
+from sweeplab.sweeps.objectives import TrialConstraint, read_constraints, read_objectives
 from sweeplab.sweeps.space import SearchSpace
 
 DEFAULTS_FILE = Path(CONFIG_DIR) / "sweep" / "default.yaml"
-SAMPLERS = ("tpe", "random")
+SAMPLER_CLASSES = {  # sweep.sampler.name -> the class in optuna.samplers
+    "tpe": "TPESampler", "random": "RandomSampler", "gp": "GPSampler", "cmaes": "CmaEsSampler", "nsgaii": "NSGAIISampler",
+}
+SAMPLERS = tuple(SAMPLER_CLASSES)
 PRUNERS = ("median", "hyperband", "wilcoxon", "none")
 LAUNCHERS = ("local", *CLUSTER_LAUNCHERS)  # local: worker processes here; slurm: a SLURM job per worker
 
@@ -71,8 +74,9 @@ class SweepConfig:
 
     overrides: list[str] = _setting()
     space: dict[str, Any] = _setting()
-    metric: str = _setting(Options(PER_EPOCH))
-    direction: str = _setting(Options(("maximize", "minimize")))
+    metric: Any = _setting()  # one name or a list: checked by sweeplab.sweeps.objectives.read_objectives
+    direction: Any = _setting()
+    constraints: Any = _setting()  # a list of NAME OP NUMBER: read_constraints
     n_trials: int = _setting(Interval(Integral, 1, None))
     objective: str = _setting(Options(("holdout", "cv")))
     sampler: dict[str, Any] = _setting()
@@ -107,8 +111,8 @@ class SweepSettings:
     study_name: str
     overrides: tuple[str, ...]
     space: SearchSpace
-    metric: str
-    direction: str
+    metrics: tuple[str, ...]  # one objective, or several: a trade-off (multi-objective) study
+    directions: tuple[str, ...]
     n_trials: int
     objective: str
     sampler: dict[str, Any]
@@ -122,6 +126,40 @@ class SweepSettings:
     launcher: str = "local"
     wait: bool = True
     cluster: dict[str, Any] = field(default_factory=dict)
+    constraints: tuple[TrialConstraint, ...] = ()
+
+    @property
+    def multi_objective(self) -> bool:
+        return len(self.metrics) > 1
+
+    @property
+    def metric(self) -> str:
+        """The objective of a single-objective study (a trade-off study has :attr:`metrics`)."""
+        return self._single(self.metrics)
+
+    @property
+    def direction(self) -> str:
+        return self._single(self.directions)
+
+    def _single(self, values: tuple[str, ...]) -> str:
+        if self.multi_objective:
+            raise RuntimeError(f"study {self.study_name!r} has {len(values)} objectives: use metrics and directions")
+        return values[0]
+
+
+# Which samplers cannot run a study, and why (Optuna 5): each rule once, its words the refusal's.
+def _only_categorical(settings: SweepSettings) -> bool:
+    return all(param.type == "categorical" for param in settings.space)
+
+
+SAMPLER_LIMITS: tuple[tuple[str, Any, str], ...] = (
+    ("cmaes", lambda s: s.multi_objective, "CmaEsSampler optimizes one objective; a trade-off study needs tpe, gp, "
+                                           "nsgaii or random"),
+    ("cmaes", lambda s: bool(s.constraints), "CmaEsSampler does not model sweep.constraints (it would keep searching "
+                                             "where they fail); use tpe, gp or nsgaii"),
+    ("cmaes", _only_categorical, "CmaEsSampler searches float and int parameters (categorical ones it samples at "
+                                 "random) and this space has none; use tpe, gp or random"),
+)
 
 
 def find_sweep_file(name: str | None) -> Path:
@@ -219,6 +257,9 @@ def _apply_argument(settings: DictConfig, argument: str) -> DictConfig:
         raise ConfigError(dotted, value, f"must be a mapping of {', '.join(map(str, settings[head])) or 'settings'}")
     if rest and not isinstance(settings[head], DictConfig):
         raise ConfigError(dotted, value, f"sweep.{head} has no field {rest!r}")
+    if not rest and _hint_at(head) is Any:  # a name or a list (metric, direction, constraints): replaced, as typed
+        OmegaConf.update(settings, head, value, merge=False)
+        return settings
     update: Any = value
     for part in reversed(rest.split(".") if rest else []):
         update = {part: update}
@@ -251,13 +292,21 @@ def _checked(source: Path, s: dict[str, Any]) -> SweepSettings:
     reason = None if s["report_only"] else missing_launcher(s["launcher"], hydra_plugin=False)
     if reason is not None:
         raise ConfigError("sweep.launcher", s["launcher"], f"cannot submit jobs: {reason}")
-    if metric(s["metric"]).direction != s["direction"]:
-        raise ConfigError("sweep.direction", s["direction"], f"must be {metric(s['metric']).direction} for sweep.metric={s['metric']}")
-    return SweepSettings(
+    metrics, directions = read_objectives(s["metric"], s["direction"])
+    constraints = read_constraints(s["constraints"])
+    if s["objective"] == "cv" and (len(metrics) > 1 or constraints):
+        needs = "a trade-off study (sweep.metric a list)" if len(metrics) > 1 else "sweep.constraints"
+        raise ConfigError("sweep.objective", "cv", f"scores a trial by one fold metric, its folds' mean; {needs} "
+                          "needs sweep.objective=holdout")
+    settings = SweepSettings(
         source=source, study_name=s["study_name"] or source.stem, overrides=tuple(s["overrides"]),
-        space=SearchSpace.from_config(s["space"]), metric=s["metric"], direction=s["direction"],
+        space=SearchSpace.from_config(s["space"]), metrics=metrics, directions=directions,
         n_trials=s["n_trials"], objective=s["objective"], sampler=dict(s["sampler"]), pruner=dict(s["pruner"]),
         storage=s["storage"], dir=s["dir"], workers=s["workers"], max_failures=s["max_failures"],
         heartbeat_s=s["heartbeat_s"], report_only=s["report_only"], launcher=s["launcher"], wait=s["wait"],
-        cluster=dict(s["cluster"]),
+        cluster=dict(s["cluster"]), constraints=constraints,
     )
+    for name, fails, reason in SAMPLER_LIMITS:
+        if settings.sampler["name"] == name and fails(settings):
+            raise ConfigError("sweep.sampler.name", name, reason)
+    return settings

@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import importlib.util
 import json
 import os
 import warnings
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from sweeplab.errors import ConfigError, UserInputError
 from sweeplab.sweeps.liveness import job_left_it, worker_is_gone
-from sweeplab.sweeps.settings import SweepSettings
+from sweeplab.sweeps.settings import SAMPLER_CLASSES, SweepSettings
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 TAKEN = (*FINISHED, TrialState.RUNNING)  # trials that fill one of the n_trials places
@@ -46,6 +47,7 @@ JOURNAL_SCHEME = "journal:///"  # journal:///ABSOLUTE/PATH (journal:///./relativ
 SQLITE_LOCK_TIMEOUT_S = 120  # workers wait this long for each other's writes
 STALE_AFTER_HEARTBEATS = 2
 MAX_RETRIES = 1  # a trial whose worker died, or that was interrupted, runs again once
+CONSTRAINTS_ATTR = "sweeplab:constraints"  # the study's sweep.constraints, a user attribute (the dashboard shows it)
 
 
 def default_storage_url(study_dir: Path, launcher: str = "local") -> str:
@@ -220,13 +222,15 @@ def build_sampler(spec: dict[str, Any], seed_parts: tuple[int, ...] = ()) -> opt
     resumed session, draws its own random numbers instead of repeating the first
     session's start-up trials, and the whole study stays reproducible.
     """
-    options = {key: value for key, value in spec.items() if key != "name"}
+    given = {key: value for key, value in spec.items() if key != "name"}
+    options = dict(given)
     if options.get("seed") is not None:
         options["seed"] = int(np.random.SeedSequence([int(options["seed"]), *seed_parts]).generate_state(1)[0])
-    samplers = {"tpe": optuna.samplers.TPESampler, "random": optuna.samplers.RandomSampler}
     if spec["name"] == "tpe":
         options.setdefault("constant_liar", True)  # parallel workers avoid sampling next to running trials
-    return _construct(samplers[spec["name"]], options, "sweep.sampler")
+    if spec["name"] == "cmaes" and importlib.util.find_spec("cmaes") is None:  # Optuna imports it at the first trial
+        raise ConfigError("sweep.sampler.name", "cmaes", "needs the cmaes package: pip install cmaes")
+    return _construct(getattr(optuna.samplers, SAMPLER_CLASSES[spec["name"]]), options, "sweep.sampler", given)
 
 
 def build_pruner(spec: dict[str, Any]) -> optuna.pruners.BasePruner:
@@ -240,13 +244,14 @@ def build_pruner(spec: dict[str, Any]) -> optuna.pruners.BasePruner:
     return _construct(pruners[spec["name"]], options, "sweep.pruner")
 
 
-def _construct(cls: type, options: dict[str, Any], key: str):
+def _construct(cls: type, options: dict[str, Any], key: str, given: dict[str, Any] | None = None):
+    """``cls(**options)``; a refusal names the options as the user gave them (``given``: before reseeding)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ExperimentalWarning)
             return cls(**options)
     except (TypeError, ValueError) as error:
-        raise ConfigError(key, options, f"{cls.__name__} refuses these options: {error}") from None
+        raise ConfigError(key, options if given is None else given, f"{cls.__name__} refuses these options: {error}") from None
 
 
 def open_study(settings: SweepSettings, storage_url: str, *, seed_parts: tuple[int, ...] = ()) -> optuna.Study:
@@ -256,23 +261,74 @@ def open_study(settings: SweepSettings, storage_url: str, *, seed_parts: tuple[i
     go into the sampler's seed; see :func:`build_sampler`.
     """
     sampler, pruner = build_sampler(settings.sampler), build_pruner(settings.pruner)  # bad options fail here
+    if settings.multi_objective:  # Optuna's pruners follow one objective (Trial.report refuses several)
+        pruner = optuna.pruners.NopPruner()
     with creation_lock(storage_url):
         storage = open_storage(storage_url, settings.heartbeat_s)
         try:
-            study = optuna.create_study(
-                study_name=settings.study_name, storage=storage, load_if_exists=True, direction=settings.direction,
-                sampler=sampler, pruner=pruner,
-            )
+            study = _create_or_load(settings, storage, sampler, pruner)
         except sqlalchemy.exc.SQLAlchemyError as error:
             raise ConfigError("sweep.storage", printable_url(storage_url),
                               f"cannot be used: {str(error).splitlines()[0]}") from None
+        check_objectives(study, settings)
+        if study.metric_names is None:  # a new study (or an older one): plots and the dashboard show the names
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ExperimentalWarning)
+                study.set_metric_names(list(settings.metrics))
+        if CONSTRAINTS_ATTR not in study.user_attrs:
+            study.set_user_attr(CONSTRAINTS_ATTR, [c.text for c in settings.constraints])
     study.sampler = build_sampler(settings.sampler, (*seed_parts, len(study.get_trials(deepcopy=False))))
-    stored = study.direction.name.lower()
-    if stored != settings.direction:
-        raise ConfigError("sweep.direction", settings.direction,
-                          f"study {settings.study_name!r} in this storage was created to {stored}")
     fail_dead_trials(study)
     return study
+
+
+def _create_or_load(settings: SweepSettings, storage: BaseStorage, sampler: optuna.samplers.BaseSampler,
+                    pruner: optuna.pruners.BasePruner) -> optuna.Study:
+    """The stored study, loaded quietly (Optuna's ``load_if_exists`` logs a line before a refusal could), else a
+    new one; a database without a creation lock may see another worker create it in between."""
+    def load() -> optuna.Study:
+        return optuna.load_study(study_name=settings.study_name, storage=storage, sampler=sampler, pruner=pruner)
+
+    try:
+        storage.get_study_id_from_name(settings.study_name)
+    except KeyError:
+        pass
+    else:
+        return load()
+    try:
+        return optuna.create_study(study_name=settings.study_name, storage=storage,
+                                   directions=list(settings.directions), sampler=sampler, pruner=pruner)
+    except optuna.exceptions.DuplicatedStudyError:
+        return load()
+
+
+def check_objectives(study: optuna.Study, settings: SweepSettings) -> None:
+    """Refuse settings whose objectives are not the stored study's: Optuna loads a study with its own directions
+    whatever ``create_study`` is given, and would go on scoring the new trials the old way."""
+    stored = tuple(direction.name.lower() for direction in study.directions)
+    if stored != settings.directions:
+        raise ConfigError("sweep.direction", _one_or_list(settings.directions),
+                          f"study {settings.study_name!r} in this storage was created to {_listed(stored)}")
+    names = study.metric_names
+    if names is not None and tuple(names) != settings.metrics:
+        raise ConfigError("sweep.metric", _one_or_list(settings.metrics),
+                          f"study {settings.study_name!r} in this storage was created for {_listed(names)}")
+    # the trials were judged by the study's constraints: stored with it, else those its trials carry
+    trials = study.get_trials(deepcopy=False)
+    stored = study.user_attrs.get(CONSTRAINTS_ATTR, list(dict.fromkeys(k for t in trials for k in t.constraints)))
+    if (trials or CONSTRAINTS_ATTR in study.user_attrs) and list(stored) != [c.text for c in settings.constraints]:
+        raise ConfigError("sweep.constraints", [c.text for c in settings.constraints],
+                          f"study {settings.study_name!r} in this storage judged its trials by "
+                          f"{'[' + ','.join(stored) + ']' if stored else 'no constraints'}; give another "
+                          "sweep.study_name or sweep.dir to use others")
+
+
+def _one_or_list(values: tuple[str, ...]) -> str | list[str]:
+    return values[0] if len(values) == 1 else list(values)
+
+
+def _listed(values: Sequence[str]) -> str:
+    return values[0] if len(values) == 1 else f"[{','.join(values)}]"
 
 
 def fail_dead_trials(study: optuna.Study, ended_jobs: Collection[str] = ()) -> None:
@@ -314,7 +370,9 @@ def load_existing_study(settings: SweepSettings, storage_url: str) -> optuna.Stu
     if settings.study_name not in names:
         raise UserInputError(f"sweep.study_name={settings.study_name!r}: no such study in {printable_url(storage_url)} "
                              f"(it holds: {', '.join(names) or 'none'})")
-    return optuna.load_study(study_name=settings.study_name, storage=storage)
+    study = optuna.load_study(study_name=settings.study_name, storage=storage)
+    check_objectives(study, settings)
+    return study
 
 
 def count_in(study: optuna.Study, states: tuple[TrialState, ...]) -> int:

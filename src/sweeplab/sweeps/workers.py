@@ -74,6 +74,9 @@ def run_study(plan: SweepPlan) -> list[int]:
         log.info("study %s: all %d trials are finished or running; nothing to add", settings.study_name, settings.n_trials)
         return []
     log.info("study %s: %d of %d places left", settings.study_name, left, settings.n_trials)
+    if settings.multi_objective and settings.pruner["name"] != "none":
+        log.info("pruning is off: Optuna's pruners follow one objective (this study has %d); the %d trials run to "
+                 "the end", len(settings.metrics), left)
     if settings.launcher != "local":
         from sweeplab.sweeps.cluster_workers import run_cluster_workers  # noqa: PLC0415 (submitit: an extra)
 

@@ -1,0 +1,99 @@
+"""``compare.py PATHS --plot curves.png``: the chosen runs' validation curves on shared axes.
+
+One colour per row of the table: a run's line, or for ``--group-seeds`` the mean over
+the group's seeds with a band of ± one standard deviation. Each line is labelled by the
+hyperparameters that tell the rows apart (the table's columns), so the legend reads
+``model=lenet optimizer=adam``, not a folder name.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from matplotlib import colormaps
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from sweeplab.metrics import VAL_ACC, VAL_LOSS
+from sweeplab.reports.figures import new_figure, save_png
+from sweeplab.reports.run_records import RunRecord
+
+CURVES = (VAL_ACC, VAL_LOSS)  # one panel each
+MAX_LEGEND_CHARS = 60
+PANELS_IN = 10.0  # the width of the two panels; the legend's is added to it
+
+
+@dataclass(frozen=True)
+class Curve:
+    """One line of the plot: the epochs, the mean per epoch and its spread (zero for a single run)."""
+
+    label: str
+    runs: int
+    epochs: np.ndarray
+    mean: dict[str, np.ndarray]
+    std: dict[str, np.ndarray]
+
+
+def curve_of(label: str, records: Sequence[RunRecord]) -> Curve | None:
+    """The mean (and standard deviation) per epoch over the runs of ``records`` that logged each epoch;
+    None when none logged any."""
+    histories = [r.results.get("history") or [] for r in records]
+    histories = [h for h in histories if h]
+    if not histories:
+        return None
+    epochs = np.array(sorted({int(row["epoch"]) for h in histories for row in h if "epoch" in row}))
+    mean, std = {}, {}
+    for metric in CURVES:
+        values = np.full((len(histories), len(epochs)), np.nan)
+        for i, history in enumerate(histories):
+            for row in history:
+                if row.get(metric.name) is not None and "epoch" in row:
+                    values[i, np.searchsorted(epochs, int(row["epoch"]))] = float(row[metric.name])
+        counts = np.sum(np.isfinite(values), axis=0)
+        with warnings.catch_warnings():  # an epoch no run (or one run) logged: NaN mean, no spread
+            warnings.simplefilter("ignore", RuntimeWarning)
+            mean[metric.name] = np.nanmean(values, axis=0)
+            std[metric.name] = np.where(counts > 1, np.nanstd(values, axis=0, ddof=1), 0.0)
+    label = f"{label} ({len(histories)} seeds, mean ± std)" if len(histories) > 1 else label
+    return Curve(label, len(histories), epochs, mean, std)
+
+
+def plot_overlays(curves: Sequence[Curve], title: str) -> Figure:
+    """Validation accuracy and loss per epoch, one colour per curve, bands for seed groups."""
+    legend_in = 0.6 + 0.07 * max((len(curve.label) for curve in curves), default=0)  # about 0.07 inch per character
+    width = PANELS_IN + legend_in
+    figure = new_figure(width, 4.6)
+    axes = figure.subplots(1, len(CURVES), sharex=True)
+    figure.subplots_adjust(left=0.6 / width, right=(PANELS_IN - 0.1) / width, bottom=0.12, top=0.86, wspace=0.22)
+    colours = colormaps["tab10" if len(curves) <= 10 else "tab20"]
+    for number, curve in enumerate(curves):
+        colour = colours(number % colours.N)
+        marker = "o" if len(curve.epochs) <= 30 else None
+        for ax, metric in zip(axes, CURVES):
+            mean, spread = curve.mean[metric.name], curve.std[metric.name]
+            ax.plot(curve.epochs, mean, color=colour, marker=marker, markersize=3, linewidth=1.5,
+                    label=curve.label if ax is axes[0] else None)
+            if curve.runs > 1:
+                ax.fill_between(curve.epochs, mean - spread, mean + spread, color=colour, alpha=0.18, linewidth=0)
+    for ax, metric in zip(axes, CURVES):
+        ax.set_title(f"{metric.name} ({'higher' if metric.higher_is_better else 'lower'} is better)")
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+    figure.legend(loc="center left", bbox_to_anchor=(PANELS_IN / width, 0.5), fontsize=8, frameon=False)
+    figure.suptitle(title, fontsize=10)
+    return figure
+
+
+def short(label: str) -> str:
+    return label if len(label) <= MAX_LEGEND_CHARS else label[: MAX_LEGEND_CHARS - 1] + "…"
+
+
+def write_overlays(rows: Sequence[tuple[str, Sequence[RunRecord]]], path: str | Path, title: str) -> tuple[Path, int]:
+    """Draw ``(label, runs)`` rows into ``path``; returns the path and how many rows had epochs to draw."""
+    curves = [curve for label, records in rows if (curve := curve_of(short(label), records)) is not None]
+    return save_png(plot_overlays(curves, title), path), len(curves)
