@@ -4,6 +4,7 @@ defaults that learn, early warnings, predictions on their own images, the learni
 from __future__ import annotations
 
 import fcntl
+import json
 import logging
 import os
 import pty
@@ -178,3 +179,5 @@ def test_lr_find_plots_the_range_test_and_suggests_a_learning_rate(tmp_path, mni
     assert 1e-4 <= suggested <= 1
     assert (tmp_path / "run" / "lr_find.png").stat().st_size > 10_000
     assert not (tmp_path / "run" / "results.json").exists()  # a range test trains nothing else
+    record = json.loads((tmp_path / "run" / "run.json").read_text())  # but it is a run: where it came from
+    assert record["ended"] is not None and record["data"]["files"] == 4 and "lr_find=true" in record["argv"]

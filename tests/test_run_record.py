@@ -23,7 +23,7 @@ from sweeplab.reports.overlays import curve_of
 from sweeplab.reports.run_records import RunRecord, load_runs
 from sweeplab.reports.runs_table import build_table
 from sweeplab.runs.fit import fit
-from sweeplab.runs.provenance import code_state
+from sweeplab.runs.provenance import UNTRACKED_PATCH_BYTES, code_state
 
 GIT = ["git", "-c", "user.name=test", "-c", "user.email=test@example.com"]
 
@@ -52,10 +52,11 @@ def test_code_state_tells_a_clean_tree_from_changed_and_new_files(repo, tmp_path
     (repo / "outputs").mkdir()
     (repo / "outputs" / "ignored.txt").write_text("ignored\n")
     (repo / "new_module.py").write_text("VALUE = 3\n")
+    (repo / "weights.bin").write_bytes(b"x" * (UNTRACKED_PATCH_BYTES + 1))  # data kept in the tree: named, not copied
     dirty = code_state(repo)
     assert dirty.dirty and dirty.label == f"{clean.commit}-dirty"
     assert "+a change" in dirty.diff and "+VALUE = 3" in dirty.diff and "ignored" not in dirty.diff
-    assert dirty.untracked == ("new_module.py",)
+    assert dirty.untracked == ("new_module.py", "weights.bin") and "weights.bin" not in dirty.diff
     outside = tmp_path / "not_a_repo"
     outside.mkdir()
     assert code_state(outside).commit is None and code_state(outside).label is None

@@ -21,6 +21,7 @@ from omegaconf import DictConfig
 from sweeplab.runs.build import build_datamodule, build_module, build_trainer
 from sweeplab.files import write_bytes_atomic
 from sweeplab.runs.folder import LR_FIND_PNG
+from sweeplab.runs.provenance import end_record, start_record
 
 log = logging.getLogger(__name__)
 MIN_LR, MAX_LR, STEPS = 1e-6, 1.0, 100
@@ -37,6 +38,7 @@ def find_learning_rate(cfg: DictConfig, run_dir: Path, on_start: Callable[[], No
     Path(run_dir).mkdir(parents=True, exist_ok=True)
     if on_start is not None:
         on_start()
+    record = start_record(cfg, run_dir, datamodule, parent=None)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # "the loss curve gives no suggestion": said below instead
         finder = Tuner(trainer).lr_find(module, datamodule=datamodule, min_lr=MIN_LR, max_lr=MAX_LR,
@@ -53,4 +55,5 @@ def find_learning_rate(cfg: DictConfig, run_dir: Path, on_start: Callable[[], No
         import matplotlib.pyplot as plt  # noqa: PLC0415 (Lightning draws the plot with pyplot)
 
         plt.close(figure)
+    end_record(run_dir, record)
     return suggestion

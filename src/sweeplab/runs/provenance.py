@@ -34,7 +34,9 @@ from sweeplab.runs.folder import FINGERPRINT_CACHE_DIR, PATCH_FILE, RunFolder
 from sweeplab.runs.hparams import NOTES, run_tags
 
 GIT_TIMEOUT_S = 10
-UNTRACKED_PATCH_LIMIT = 50  # new files whose contents go into code.patch (all are named in run.json)
+# new files git does not ignore: the first UNTRACKED_PATCH_LIMIT of at most UNTRACKED_PATCH_BYTES each go into
+# code.patch (code, not data someone keeps in the repository), the first UNTRACKED_NAMED are named in run.json
+UNTRACKED_PATCH_LIMIT, UNTRACKED_PATCH_BYTES, UNTRACKED_NAMED = 50, 256 * 1024, 200
 MULTIRUN, SWEEP, CV = "multirun", "sweep", "cv"  # what a run can be part of (its record's parent.kind)
 PACKAGES_SHOWN = ("torch", "torchvision", "lightning", "torchmetrics", "hydra-core", "optuna", "sweeplab")
 
@@ -112,11 +114,19 @@ def code_state(directory: str | Path = ".") -> CodeState:
         diff = _git(directory, "diff", "HEAD", "--binary")
         untracked = tuple(_git(directory, "ls-files", "--others", "--exclude-standard", "--full-name", ":/").split("\n"))
         untracked = tuple(name for name in untracked if name)
-        for name in untracked[:UNTRACKED_PATCH_LIMIT]:  # exit status 1: the files differ, as they do
+        small = [name for name in untracked[:UNTRACKED_PATCH_LIMIT] if _size(Path(top) / name) <= UNTRACKED_PATCH_BYTES]
+        for name in small:  # exit status 1: the files differ, as they do
             diff += _git(Path(top), "diff", "--no-index", "--binary", "--", "/dev/null", name, check=False)
     except (OSError, subprocess.SubprocessError):
         return CodeState(None, False, "", (), None)
     return CodeState(commit, bool(diff or untracked), diff, untracked, top)
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 def code_directory() -> Path:
@@ -202,7 +212,8 @@ def start_record(cfg: DictConfig, run_dir: str | Path, datamodule: Any, parent: 
         parent=parent.to_dict() if parent else None, tags=run_tags(cfg), notes=cfg.get(NOTES),
         host=machine(), versions=versions(), data={"dataset": datamodule.name, **data},
         code={"commit": code.commit, "dirty": code.dirty, "patch": PATCH_FILE if code.dirty else None,
-              "untracked": list(code.untracked), "repository": code.repository},
+              "untracked": list(code.untracked[:UNTRACKED_NAMED]), "untracked_count": len(code.untracked),
+              "repository": code.repository},
         earlier_attempts=_earlier_attempts(folder),
     )
     record.record_s = round(time.perf_counter() - began, 4)
