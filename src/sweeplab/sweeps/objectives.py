@@ -2,8 +2,8 @@
 
 ``sweep.metric=val_acc`` is a single-objective study (the best epoch's value, as always);
 ``sweep.metric=[val_acc,num_params] sweep.direction=[maximize,minimize]`` a
-multi-objective one, whose result is the Pareto front: the trials no other trial beats
-on every objective. An objective is a per-epoch metric (its best epoch), ``num_params``
+multi-objective one, whose result is the Pareto front: the trials no other trial dominates
+(is as good on every objective and better on one). An objective is a per-epoch metric (its best epoch), ``num_params``
 or ``epoch_s`` (the mean training epoch time). ``sweep.constraints=["num_params<=100000"]``
 marks the trials that miss a bound infeasible: Optuna's ``best_trial`` and ``best_trials``
 choose among the feasible ones, and TPE, GP and NSGA-II steer away from the others.

@@ -5,8 +5,8 @@ best trial's recorded config), so ``sweep.report_only=true`` rewrites it at any
 time, for a study that other machines are still running too.
 
 A trade-off (multi-objective) study has no single best trial: its report lists the
-Pareto front (Optuna's ``best_trials``: the complete, feasible trials no other one beats
-on every objective), draws it in ``pareto_front.png``, and writes one config per
+Pareto front (Optuna's ``best_trials``: the complete, feasible trials no other one dominates:
+as good on every objective and better on one), draws it in ``pareto_front.png``, and writes one config per
 front trial, ``pareto/trial_NNNN.yaml``, in ``best.yaml``'s place. With
 ``sweep.constraints``, infeasible trials are marked, and never the best nor on the front.
 """
@@ -75,8 +75,8 @@ def plot_pareto_front(study: optuna.Study) -> Any:
     return axes
 
 
-LEGEND = {"Best Trial": "on the Pareto front", "Trial": "beaten on every objective by one in red",
-          "Feasible Trial": "feasible, beaten by one in red", "Infeasible Trial": "infeasible (misses a constraint)"}
+LEGEND = {"Best Trial": "on the Pareto front", "Trial": "dominated: another is as good on every objective, better on one",
+          "Feasible Trial": "feasible, dominated by another", "Infeasible Trial": "infeasible (misses a constraint)"}
 
 
 # a trade-off study: no single history to draw, no per-epoch reports (it is not pruned)
@@ -383,8 +383,9 @@ def _pareto_section(front: Sequence[FrozenTrial], plan: SweepPlan, trials: Seque
     header = ["trial", *settings.metrics, *params, "config", "folder"]
     lines = [
         "## Pareto front", "",
-        f"{_trials(len(front))} that no other complete{', feasible' if settings.constraints else ''} trial beats on "
-        f"every objective ({objectives_text(settings.metrics, settings.directions)}), best {settings.metrics[0]} "
+        f"{_trials(len(front))} that no other complete{', feasible' if settings.constraints else ''} trial dominates (is "
+        f"as good on every objective and better on one: {objectives_text(settings.metrics, settings.directions)}), "
+        f"best {settings.metrics[0]} "
         f"first; each one's full training config is in `{PARETO_DIR}/`.", "",
         "| " + " | ".join(header) + " |", "|" + "---|" * len(header),
     ]
