@@ -306,13 +306,15 @@ def check_objectives(study: optuna.Study, settings: SweepSettings) -> None:
     """Refuse settings whose objectives are not the stored study's: Optuna loads a study with its own directions
     whatever ``create_study`` is given, and would go on scoring the new trials the old way."""
     stored = tuple(direction.name.lower() for direction in study.directions)
+    names = study.metric_names
+    again = (f"; to go on with it give sweep.metric={_listed(names)} sweep.direction={_listed(stored)}"
+             if names is not None else "") + ", or give a new study another sweep.dir or sweep.study_name"
     if stored != settings.directions:
         raise ConfigError("sweep.direction", _one_or_list(settings.directions),
-                          f"study {settings.study_name!r} in this storage was created to {_listed(stored)}")
-    names = study.metric_names
+                          f"study {settings.study_name!r} in this storage was created to {_listed(stored)}{again}")
     if names is not None and tuple(names) != settings.metrics:
         raise ConfigError("sweep.metric", _one_or_list(settings.metrics),
-                          f"study {settings.study_name!r} in this storage was created for {_listed(names)}")
+                          f"study {settings.study_name!r} in this storage was created for {_listed(names)}{again}")
     # the trials were judged by the study's constraints: stored with it, else those its trials carry
     trials = study.get_trials(deepcopy=False)
     stored = study.user_attrs.get(CONSTRAINTS_ATTR, list(dict.fromkeys(k for t in trials for k in t.constraints)))
