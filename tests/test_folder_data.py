@@ -148,3 +148,17 @@ def test_the_full_official_mnist_is_60000_and_10000_images_held_as_uint8(tmp_pat
     results = fit(cfg, tmp_path)
     assert results.train_size == 54000 and results.val_size == 6000 and results.test_size == 10000
     assert results.test_acc > 0.9
+
+
+def test_the_data_fingerprint_reuses_the_hashes_of_the_decoded_files(tmp_path):
+    from sweeplab.data.fingerprint import files_fingerprint
+
+    root = _folder(tmp_path / "images")
+    module = _module(root, tmp_path, size=16, channels=1)
+    files = module.source_files()
+    assert len(module.known_file_hashes) == len(files) == 24  # 2 splits x 2 classes x 6, each read once
+    from_decoding = module.data_fingerprint(tmp_path / "fingerprints")
+    read_again = files_fingerprint(files, cache_dir=None)
+    assert from_decoding["sha256"] == read_again["sha256"] and from_decoding["files"] == 24
+    cached = _module(root, tmp_path, size=16, channels=1)  # decoded tensors cached: nothing read, nothing known
+    assert cached.known_file_hashes == {} and cached.data_fingerprint(tmp_path / "fingerprints")["cached"]

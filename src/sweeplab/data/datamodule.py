@@ -92,6 +92,7 @@ class InMemoryDataModule(pl.LightningDataModule):
         self.download = bool(download)
         self.on_device = on_device  # True, False or "auto" (on accelerators only)
         self.pool_images: torch.Tensor | None = None
+        self.known_file_hashes: dict[str, str] = {}  # absolute path -> sha256 of files load() read whole anyway
         self.train_indices: torch.Tensor | None = None
         self.val_indices: torch.Tensor | None = None
 
@@ -109,7 +110,7 @@ class InMemoryDataModule(pl.LightningDataModule):
         files = self.source_files()
         if files is None:
             return tensors_fingerprint([self.pool_images, self.pool_labels, self.test_images, self.test_labels])
-        return files_fingerprint(files, cache_dir)
+        return files_fingerprint(files, cache_dir, known=self.known_file_hashes)
 
     # --- loading -----------------------------------------------------------------
     def setup(self, stage: str | None = None) -> None:

@@ -14,7 +14,7 @@ import json
 import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,12 +34,14 @@ def file_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def files_fingerprint(files: Sequence[Path], cache_dir: Path | None) -> dict[str, Any]:
+def files_fingerprint(files: Sequence[Path], cache_dir: Path | None,
+                      known: Mapping[str, str] | None = None) -> dict[str, Any]:
     """``{"sha256", "files", "bytes", "cached"}`` of ``files``: the sha256 over each file's name (relative
-    to the folder they share) and its own sha256, read from ``cache_dir`` while the files are unchanged."""
-    files = sorted(os.path.abspath(f) for f in files)
+    to the folder they share) and its own sha256, read from ``cache_dir`` while the files are unchanged.
+    ``known`` holds the sha256 of files already read (by absolute path), which are not read again."""
+    files = sorted(name if os.path.isabs(name) else os.path.abspath(name) for name in map(os.fspath, files))
     stats = [os.stat(f) for f in files]
-    root = os.path.commonpath([os.path.dirname(f) for f in files]) if files else os.sep
+    root = os.path.commonpath(list({os.path.dirname(f) for f in files})) if files else os.sep
     start = len(root.rstrip(os.sep)) + 1
     listing = [[f[start:], s.st_size, s.st_mtime_ns] for f, s in zip(files, stats)]
     key = hashlib.sha256(json.dumps([str(root), listing]).encode()).hexdigest()[:32]
@@ -47,10 +49,13 @@ def files_fingerprint(files: Sequence[Path], cache_dir: Path | None) -> dict[str
     cached = _read_cached(cache)
     if cached is not None:
         return {**cached, "cached": True}
-    digest = hashlib.sha256()
+    hashes = dict(known or {})
+    unread = [path for path in files if path not in hashes]
     with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 1) * 2)) as pool:  # reads and hashes release the GIL
-        for (name, _, _), each in zip(listing, pool.map(file_sha256, files, chunksize=64)):
-            digest.update(f"{name}\0{each}\n".encode())
+        hashes.update(zip(unread, pool.map(file_sha256, unread)))
+    digest = hashlib.sha256()
+    for (name, _, _), path in zip(listing, files):
+        digest.update(f"{name}\0{hashes[path]}\n".encode())
     record = {"sha256": digest.hexdigest(), "files": len(files), "bytes": sum(s.st_size for s in stats), "root": root}
     if cache is not None:
         try:

@@ -140,8 +140,10 @@ class FolderDataModule(InMemoryDataModule):
                 headers = list(pool.map(_header, paths))
                 channels = channels or self._agreed("channels", paths, [h[0] for h in headers])
                 size = size or self._agreed("size", paths, [h[1] for h in headers])
-            arrays = list(tqdm(pool.map(lambda path: _pixels(path, channels, size), paths), total=len(paths),
-                               desc=f"decoding {split} images", unit="img", leave=False, mininterval=1))
+            decoded = list(tqdm(pool.map(lambda path: _pixels(path, channels, size), paths), total=len(paths),
+                                desc=f"decoding {split} images", unit="img", leave=False, mininterval=1))
+        arrays = [array for array, _ in decoded]
+        self.known_file_hashes.update((os.path.abspath(path), sha) for path, (_, sha) in zip(paths, decoded))
         images = torch.from_numpy(np.stack(arrays))
         images = images.unsqueeze(1) if channels == 1 else images.permute(0, 3, 1, 2)
         return images.contiguous(), torch.tensor([label for _, label in items])
@@ -179,11 +181,11 @@ def _write_cache(cache: Path, decoded: dict[str, tuple[torch.Tensor, torch.Tenso
                     "set data.cache_dir to a writable folder", error)
 
 
-def _open(path: Path):
+def _open(path: Path, content: bytes | None = None):
     from PIL import Image  # noqa: PLC0415
 
     try:
-        return Image.open(path)
+        return Image.open(path if content is None else io.BytesIO(content))
     except Exception as error:  # noqa: BLE001 (not an image at all, an unknown format)
         raise DataDamagedError(f"{path} cannot be read as an image: {' '.join(str(error).split())[:200]}") from None
 
@@ -194,14 +196,19 @@ def _header(path: Path) -> tuple[int, tuple[int, int]]:
         return (1 if image.mode in GRAY_MODES else 3), image.size
 
 
-def _pixels(path: Path, channels: int, size: tuple[int, int]) -> np.ndarray:
+def _pixels(path: Path, channels: int, size: tuple[int, int]) -> tuple[np.ndarray, str]:
+    """The image's pixels, and the sha256 of its file (read once: the data fingerprint needs no second read)."""
     from PIL import Image  # noqa: PLC0415
 
-    with _open(path) as image:
+    try:
+        content = path.read_bytes()
+    except OSError as error:
+        raise DataDamagedError(f"{path} cannot be read: {error.strerror}") from None
+    with _open(path, content) as image:
         try:
             image = image.convert(MODES[channels])
             if image.size != tuple(size):
                 image = image.resize(tuple(size), Image.BILINEAR)
-            return np.asarray(image, dtype=np.uint8)
+            return np.asarray(image, dtype=np.uint8), hashlib.sha256(content).hexdigest()
         except Exception as error:  # noqa: BLE001 (a truncated file: the header read, the pixels do not)
             raise DataDamagedError(f"{path} cannot be decoded: {' '.join(str(error).split())[:200]}") from None
