@@ -23,6 +23,7 @@ from sweeplab.config.resolvers import register_resolvers
 from sweeplab.runs.build import build_datamodule
 from sweeplab.runs.provenance import start_record
 
+RESULTS = Path(__file__).resolve().parent / "results"
 DATASETS = [  # (name, overrides)
     ("mnist-10k", ["data=mnist", "data.data_dir={root}/mnist-10k"]),
     ("mnist (full)", ["data=mnist", "data.data_dir={root}/mnist"]),
@@ -49,14 +50,16 @@ def main() -> None:
     parser.add_argument("--data-root", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"))
     args = parser.parse_args()
     register_resolvers()
-    print(describe())
-    print("| data | files | MB | first record, s | cached record, s |")
-    print("|---|---:|---:|---:|---:|")
+    lines = [f"machine: {describe()}", "", "| data | files | MB | first record, s | cached record, s |",
+             "|---|---:|---:|---:|---:|"]
     with tempfile.TemporaryDirectory() as scratch:
         for name, overrides in DATASETS:
             filled = [o.format(root=args.data_root, out=scratch) for o in overrides]
             first, cached, data = time_record(filled, Path(scratch) / name.split()[0])
-            print(f"| {name} | {data['files']} | {data['bytes'] / 1e6:.1f} | {first:.3f} | {cached:.3f} |")
+            lines.append(f"| {name} | {data['files']} | {data['bytes'] / 1e6:.1f} | {first:.3f} | {cached:.3f} |")
+            print(lines[-1], flush=True)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "run_record.md").write_text("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":
