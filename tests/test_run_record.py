@@ -18,6 +18,7 @@ import torch
 
 from conftest import FAKE_FAST, compose_config, run_cli
 from sweeplab.data.datasets import MNISTDataModule
+from sweeplab.errors import UserInputError
 from sweeplab.data.fingerprint import files_fingerprint
 from sweeplab.reports.overlays import curve_of
 from sweeplab.reports.run_records import RunRecord, load_runs
@@ -180,6 +181,14 @@ def test_plot_draws_one_curve_per_row_labelled_by_what_differs(tmp_path, capsys)
 
     image = imread(picture)
     assert image.ndim == 3 and image.shape[0] > 300 and image.shape[1] > image.shape[0]
+
+
+def test_plot_refuses_rows_without_epochs_in_one_line(tmp_path):
+    from sweeplab.reports.overlays import write_overlays
+
+    with pytest.raises(UserInputError, match="none of the 2 rows shown logged an epoch"):
+        write_overlays([("a", [RunRecord(Path("a"), "failed")]), ("b", [])], tmp_path / "x.png", title="t")
+    assert not (tmp_path / "x.png").exists()
 
 
 def test_each_fold_and_the_refit_name_their_cross_validation_run(tmp_path):

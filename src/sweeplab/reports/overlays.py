@@ -18,6 +18,7 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from sweeplab.errors import ConfigError
 from sweeplab.metrics import VAL_ACC, VAL_LOSS
 from sweeplab.reports.figures import new_figure, save_png
 from sweeplab.reports.run_records import RunRecord
@@ -25,6 +26,7 @@ from sweeplab.reports.run_records import RunRecord
 CURVES = (VAL_ACC, VAL_LOSS)  # one panel each
 MAX_LEGEND_CHARS = 60
 PANELS_IN = 10.0  # the width of the two panels; the legend's is added to it
+LEGEND_LINE_IN = 0.17  # the height of a legend line at 8 points
 
 
 @dataclass(frozen=True)
@@ -66,7 +68,7 @@ def plot_overlays(curves: Sequence[Curve], title: str) -> Figure:
     """Validation accuracy and loss per epoch, one colour per curve, bands for seed groups."""
     legend_in = 0.6 + 0.07 * max((len(curve.label) for curve in curves), default=0)  # about 0.07 inch per character
     width = PANELS_IN + legend_in
-    figure = new_figure(width, 4.6)
+    figure = new_figure(width, max(4.6, 1.2 + LEGEND_LINE_IN * len(curves)))  # room for every legend line
     axes = figure.subplots(1, len(CURVES), sharex=True)
     figure.subplots_adjust(left=0.6 / width, right=(PANELS_IN - 0.1) / width, bottom=0.12, top=0.86, wspace=0.22)
     colours = colormaps["tab10" if len(curves) <= 10 else "tab20"]
@@ -94,6 +96,10 @@ def short(label: str) -> str:
 
 
 def write_overlays(rows: Sequence[tuple[str, Sequence[RunRecord]]], path: str | Path, title: str) -> tuple[Path, int]:
-    """Draw ``(label, runs)`` rows into ``path``; returns the path and how many rows had epochs to draw."""
+    """Draw ``(label, runs)`` rows into ``path``; returns the path and how many rows had epochs to draw.
+    Nothing to draw (no row logged an epoch: cross-validation runs keep theirs in their folds) is refused."""
     curves = [curve for label, records in rows if (curve := curve_of(short(label), records)) is not None]
+    if not curves:
+        raise ConfigError("--plot", str(path), f"none of the {len(rows)} rows shown logged an epoch to draw (a "
+                          "cross-validation run keeps its epochs in its folds: give RUN/fold_* as paths)")
     return save_png(plot_overlays(curves, title), path), len(curves)
