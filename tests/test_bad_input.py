@@ -334,3 +334,13 @@ def test_a_bug_shows_its_traceback_and_says_where_error_txt_is(tmp_path):
     report = tmp_path / "run" / "error.txt"
     assert str(report) in last and "ZeroDivisionError: a bug" in report.read_text()
     assert json.loads((tmp_path / "run" / "results.json").read_text())["status"] == "failed"
+
+
+def test_a_user_error_carried_through_a_librarys_boundary_is_one_line(capsys):
+    from sweeplab.cli.common import exit_for
+    from sweeplab.errors import UserErrorExit, UserInputError
+
+    with pytest.raises(SystemExit) as stopped:
+        exit_for(UserErrorExit(UserInputError("SLURM refused the jobs: sbatch: error: invalid partition")))
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err == "error: SLURM refused the jobs: sbatch: error: invalid partition\n"

@@ -20,6 +20,16 @@ class ConfigError(UserInputError):
         super().__init__(f"{key}={value!r} is invalid: {allowed}")
 
 
+class UserErrorExit(SystemExit):
+    """A :class:`UserInputError` raised inside a library that would print its own traceback for it (Hydra, around
+    a launcher's submission): a SystemExit goes through Hydra to the command's error boundary, which says the
+    error in its one line."""
+
+    def __init__(self, error: UserInputError) -> None:
+        super().__init__(USER_ERROR_EXIT_CODE)
+        self.error = error
+
+
 class DataNotFoundError(UserInputError):
     """A dataset is neither on disk nor downloadable."""
 

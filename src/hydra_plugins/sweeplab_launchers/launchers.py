@@ -26,9 +26,8 @@ from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, JobStatus, filter_overrides
 from omegaconf import open_dict
 
-from sweeplab.cli.common import exit_for
 from sweeplab.cluster import ended, ended_without_result, refused_submission_is_user_error, submitit_executor
-from sweeplab.errors import UserInputError
+from sweeplab.errors import UserErrorExit, UserInputError
 
 try:
     from hydra_plugins.hydra_submitit_launcher import submitit_launcher
@@ -70,7 +69,7 @@ class _WaitingLauncher:
             with refused_submission_is_user_error():
                 jobs = executor.map_array(self, *zip(*arguments))
         except UserInputError as error:  # Hydra would print a traceback: the command's one line instead
-            exit_for(error)
+            raise UserErrorExit(error) from None
         log.info("jobs %s; their logs: %s", " ".join(job.job_id for job in jobs), Path(self.params["submitit_folder"]).parent)
         return jobs
 

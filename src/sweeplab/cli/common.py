@@ -23,7 +23,7 @@ from typing import Any, NoReturn
 from hydra.errors import HydraException
 from omegaconf.errors import OmegaConfBaseException
 
-from sweeplab.errors import INTERRUPTED_EXIT_CODE, USER_ERROR_EXIT_CODE, UserInputError
+from sweeplab.errors import INTERRUPTED_EXIT_CODE, USER_ERROR_EXIT_CODE, UserErrorExit, UserInputError
 
 BUG_EXIT_CODE = 1
 BUG_REPORT_DIR: list[Path] = []
@@ -73,6 +73,8 @@ def report_bug(error: BaseException) -> Path | None:
 
 def exit_for(error: BaseException) -> NoReturn:
     """End the command for ``error``: one line and status 2 for the user's, a bug report and status 1 else."""
+    if isinstance(error, UserErrorExit):  # a user's error, carried through a library's own boundary
+        error = error.error
     if isinstance(error, SystemExit):
         raise error
     if isinstance(error, KeyboardInterrupt):
