@@ -165,7 +165,7 @@ class _Parser:
             inner = self._any()
             self._take(")", what="')'")
             return inner
-        key = self._take("word", what="a key (a config key, a metric or status)")[1]
+        key = self._take("word", what="a key (a config key, a metric, status or tags)")[1]
         op = self._take("op", "in", what=f"an operator after {key} (= != < <= > >= in)")[1]
         if op == "in":
             return Condition(key, op, self._list())
