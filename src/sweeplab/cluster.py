@@ -44,6 +44,12 @@ class ClusterJob:
         return asdict(self)
 
 
+def current_job_record() -> dict[str, Any] | None:
+    """This process's job as ``results.json`` records it (``job``), None outside SLURM."""
+    job = current_job()
+    return job.to_dict() if job is not None else None
+
+
 def current_job(environ: Mapping[str, str] = os.environ) -> ClusterJob | None:
     """The SLURM job of this process, or None outside SLURM."""
     job_id = environ.get("SLURM_JOB_ID")

@@ -93,6 +93,7 @@ class InMemoryDataModule(pl.LightningDataModule):
         self.on_device = on_device  # True, False or "auto" (on accelerators only)
         self.pool_images: torch.Tensor | None = None
         self.known_file_hashes: dict[str, str] = {}  # absolute path -> sha256 of files load() read whole anyway
+        self.fingerprint: dict | None = None  # data_fingerprint()'s
         self.train_indices: torch.Tensor | None = None
         self.val_indices: torch.Tensor | None = None
 
@@ -106,11 +107,13 @@ class InMemoryDataModule(pl.LightningDataModule):
 
     # --- provenance --------------------------------------------------------------
     def data_fingerprint(self, cache_dir: Path | None) -> dict:
-        """The sha256 of what this module read (its files, cached in ``cache_dir``; else its tensors), once set up."""
-        files = self.source_files()
-        if files is None:
-            return tensors_fingerprint([self.pool_images, self.pool_labels, self.test_images, self.test_labels])
-        return files_fingerprint(files, cache_dir, known=self.known_file_hashes)
+        """The sha256 of what this module read (its files, cached in ``cache_dir``; else its tensors), once set up;
+        computed once per module (the folds and the refit of a cross-validation share one)."""
+        if self.fingerprint is None:
+            files = self.source_files()
+            self.fingerprint = (tensors_fingerprint([self.pool_images, self.pool_labels, self.test_images, self.test_labels])
+                                if files is None else files_fingerprint(files, cache_dir, known=self.known_file_hashes))
+        return self.fingerprint
 
     # --- loading -----------------------------------------------------------------
     def setup(self, stage: str | None = None) -> None:

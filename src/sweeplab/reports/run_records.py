@@ -43,9 +43,6 @@ class RunRecord:
     hparams: dict[str, Any] = field(default_factory=dict)  # config group choices replace class names
     results: dict[str, Any] = field(default_factory=dict)
 
-    def has(self, key: str) -> bool:
-        return key in self.results or key in self.hparams
-
 
 def find_run_dirs(path: Path) -> list[Path]:
     """Run folders at or below ``path``: runs, cross-validation runs (not their folds), unfinished runs."""

@@ -13,7 +13,7 @@ from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from lightning.pytorch.utilities.model_summary import ModelSummary
 from omegaconf import DictConfig
 
-from sweeplab.cluster import current_job
+from sweeplab.cluster import current_job_record
 from sweeplab.data.datamodule import InMemoryDataModule
 from sweeplab.errors import RunStopped, TrainingDiverged, UserInputError
 from sweeplab.metrics import HEADLINE, VAL_ACC, VAL_LOSS
@@ -179,7 +179,7 @@ def collect_results(cfg, trainer, module, datamodule, status, error, test_metric
         epochs_run=len(history),
         stopped_early=bool(early is not None and early.stopped_epoch > 0),
         duration_s=round(duration_s, 3), num_params=module.num_params, seed=int(cfg.seed), git_commit=code_version,
-        job=_job_record(),
+        job=current_job_record(),
         train_size=len(datamodule.train_indices), val_size=len(datamodule.val_indices),
         test_size=int(confusion.sum()) if confusion is not None else None,
         classes=list(datamodule.classes),
@@ -189,17 +189,10 @@ def collect_results(cfg, trainer, module, datamodule, status, error, test_metric
     )
 
 
-def _job_record() -> dict | None:
-    job = current_job()
-    return job.to_dict() if job is not None else None
-
-
 def _finish(cfg, folder: RunFolder, trainer, module, datamodule, status, error, test_metrics, started,
             record: RunProvenance | None) -> RunResults:
     results = collect_results(cfg, trainer, module, datamodule, status, error, test_metrics,
                               time.perf_counter() - started, record.code_version if record else None)
-    if record is not None:  # global rank 0
-        end_record(folder.path, record)
     if trainer.is_global_zero:
         if status == COMPLETED or not _holds_completed_results(folder):
             results.write(folder.results)
@@ -207,6 +200,8 @@ def _finish(cfg, folder: RunFolder, trainer, module, datamodule, status, error, 
                 folder.error.unlink(missing_ok=True)
         else:
             log.warning("kept the completed %s: this %s attempt is recorded in the log only", folder.results, status)
+        if record is not None:  # after results.json: the file a full disk must not cost
+            end_record(folder.path, record)
         log_hparams(trainer.logger, results.hparams, {key: getattr(results, key) for key in HEADLINE}, status)
     log.info("%s: test_acc %s, best_val_acc %s (epoch %s of %s), %.1f s", status, _figure(results.test_acc),
              _figure(results.best_val_acc), results.best_epoch, results.epochs_run, results.duration_s)

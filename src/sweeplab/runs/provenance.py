@@ -138,11 +138,6 @@ def code_directory() -> Path:
     return Path(__file__).resolve().parent
 
 
-def git_commit(directory: str | Path = ".") -> str | None:
-    """The commit checked out in ``directory`` (with ``-dirty`` for local changes), or None."""
-    return code_state(directory).label
-
-
 @functools.cache
 def installed_packages() -> tuple[str, ...]:
     """Every installed distribution as ``name==version``, sorted as ``pip freeze`` sorts them."""

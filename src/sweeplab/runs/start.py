@@ -15,7 +15,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from sweeplab.cluster import current_job
+from sweeplab.cluster import current_job_record
 from sweeplab.runs.checkpoints import check_resume
 from sweeplab.runs.config_record import record_run_config
 from sweeplab.errors import UserInputError
@@ -80,9 +80,8 @@ def record_failed_job(cfg: DictConfig, run_dir: Path, hydra_node: DictConfig | N
     if folder.results.is_file():  # fit recorded it
         return
     record_run_config(folder.path, cfg, hydra_node, overrides)
-    job = current_job()
     RunResults(status=FAILED, error=error, hparams=flat_hparams(cfg), seed=cfg.get("seed"),
-               job=job.to_dict() if job is not None else None).write(folder.results)
+               job=current_job_record()).write(folder.results)
 
 
 def refuse_finished_run(cfg: DictConfig, run_dir: Path) -> None:

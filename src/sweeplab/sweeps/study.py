@@ -317,11 +317,11 @@ def check_objectives(study: optuna.Study, settings: SweepSettings) -> None:
                           f"study {settings.study_name!r} in this storage was created for {_listed(names)}{again}")
     # the trials were judged by the study's constraints: stored with it, else those its trials carry
     trials = study.get_trials(deepcopy=False)
-    stored = study.user_attrs.get(CONSTRAINTS_ATTR, list(dict.fromkeys(k for t in trials for k in t.constraints)))
-    if (trials or CONSTRAINTS_ATTR in study.user_attrs) and list(stored) != [c.text for c in settings.constraints]:
+    judged_by = study.user_attrs.get(CONSTRAINTS_ATTR, list(dict.fromkeys(k for t in trials for k in t.constraints)))
+    if (trials or CONSTRAINTS_ATTR in study.user_attrs) and list(judged_by) != [c.text for c in settings.constraints]:
         raise ConfigError("sweep.constraints", [c.text for c in settings.constraints],
                           f"study {settings.study_name!r} in this storage judged its trials by "
-                          f"{'[' + ','.join(stored) + ']' if stored else 'no constraints'}; give another "
+                          f"{'[' + ','.join(judged_by) + ']' if judged_by else 'no constraints'}; give another "
                           "sweep.study_name or sweep.dir to use others")
 
 
