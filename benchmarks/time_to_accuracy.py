@@ -15,6 +15,13 @@ The figure is the wall time from launching the process to the end of the first e
 whose test accuracy reaches ``--target``; the ratios c/a and c/b say what sweeplab
 costs or saves a user. The ways run one after another, so compare ratios from one run.
 
+The three ways train the same steps: the same train/validation split of the pool, the
+same standardization (float64 statistics of the pool, as sweeplab computes them), the
+same initial weights (the run's seed, then the model) and the same order of batches
+(sweeplab's: a permutation seeded by seed + epoch). Otherwise the ratio would mostly say
+which way drew the luckier shuffle: near 99.0% a different order moves the first epoch
+at the target by one or two, which is 15-30% of the time.
+
     python benchmarks/time_to_accuracy.py                     # full MNIST from ../shared/data/mnist
     python benchmarks/time_to_accuracy.py --data-dir DIR --target 0.99 --max-epochs 10
 """
@@ -46,6 +53,31 @@ def record(out: Path, epoch: int, test_acc: float) -> None:
         stream.write(json.dumps({"epoch": epoch, "test_acc": test_acc, "at": time.time()}) + "\n")
 
 
+# --- the shared recipe, as sweeplab's data module has it (without importing it: it imports Lightning) ------
+def holdout_train_indices(n: int, val_fraction: float, split_seed: int):
+    """The training part of the pool (``InMemoryDataModule.holdout_split``)."""
+    import torch
+
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(split_seed))
+    return order[round(n * val_fraction):].sort().values
+
+
+def pool_statistics(pool) -> tuple[float, float]:
+    """Mean and standard deviation of uint8 images in [0, 1] units, in float64 (``channel_statistics``)."""
+    values = pool.double().div(255)
+    count = values.numel()
+    mean = values.sum() / count
+    std = ((values.square().sum() - count * mean.square()) / (count - 1)).sqrt()
+    return float(mean.float()), float(std.float())
+
+
+def epoch_order(indices, seed: int, epoch: int):
+    """The order of one epoch's samples (``TensorBatches``: a permutation seeded by seed + epoch)."""
+    import torch
+
+    return indices[torch.randperm(len(indices), generator=torch.Generator().manual_seed(seed + epoch))]
+
+
 # --- the workers (a) and (b): the same recipe, without sweeplab's training code ------------
 def worker(way: str, args) -> None:
     import torch
@@ -57,13 +89,11 @@ def worker(way: str, args) -> None:
     from sweeplab.config.compose import compose_train
 
     cfg = compose_train(recipe_overrides(args))
-    torch.manual_seed(cfg.seed)
+    torch.manual_seed(cfg.seed)  # as the run's seed_everything: the model below draws the same initial weights
     train_set = torchvision.datasets.MNIST(str(args.data_dir), train=True)
     pool = train_set.data.unsqueeze(1)
-    order = torch.randperm(len(pool), generator=torch.Generator().manual_seed(cfg.data.split_seed))
-    train_indices = order[: len(pool) - round(cfg.data.val_fraction * len(pool))]
-    scaled = pool.float().div(255)
-    mean, std = scaled.mean().item(), scaled.std().item()
+    train_indices = holdout_train_indices(len(pool), cfg.data.val_fraction, cfg.data.split_seed)
+    mean, std = pool_statistics(pool)
 
     model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
     for training_key in ("compile", "channels_last"):  # read by sweeplab's training code, not the architecture
@@ -76,14 +106,14 @@ def worker(way: str, args) -> None:
     batch, eval_batch = int(cfg.data.batch_size), int(cfg.data.eval_batch_size)
 
     if way == "a":
-        images, labels = (scaled[train_indices] - mean) / std, train_set.targets[train_indices]
+        images, labels = (pool.float().div(255) - mean) / std, train_set.targets
         test = torchvision.datasets.MNIST(str(args.data_dir), train=False)
         test_images, test_labels = (test.data.unsqueeze(1).float().div(255) - mean) / std, test.targets
 
-        def train_batches():
-            shuffled = torch.randperm(len(labels))
-            for start in range(0, len(labels), batch):
-                yield images[shuffled[start:start + batch]], labels[shuffled[start:start + batch]]
+        def train_batches(epoch: int):
+            order = epoch_order(train_indices, cfg.seed, epoch)
+            for start in range(0, len(order), batch):
+                yield images[order[start:start + batch]], labels[order[start:start + batch]]
 
         def test_batches():
             for start in range(0, len(test_labels), eval_batch):
@@ -91,16 +121,19 @@ def worker(way: str, args) -> None:
     else:
         transform = torchvision.transforms.Compose(
             [torchvision.transforms.ToTensor(), torchvision.transforms.Normalize((mean,), (std,))])
-        train_data = torch.utils.data.Subset(
-            torchvision.datasets.MNIST(str(args.data_dir), train=True, transform=transform), train_indices.tolist())
+        train_data = torchvision.datasets.MNIST(str(args.data_dir), train=True, transform=transform)
         test_data = torchvision.datasets.MNIST(str(args.data_dir), train=False, transform=transform)
-        train_loader = torch.utils.data.DataLoader(train_data, batch_size=batch, shuffle=True)
         test_loader = torch.utils.data.DataLoader(test_data, batch_size=eval_batch)
-        train_batches, test_batches = (lambda: iter(train_loader)), (lambda: iter(test_loader))
+
+        def train_batches(epoch: int):  # the tutorial's shuffled DataLoader, in the shared order
+            subset = torch.utils.data.Subset(train_data, epoch_order(train_indices, cfg.seed, epoch).tolist())
+            return iter(torch.utils.data.DataLoader(subset, batch_size=batch))
+
+        test_batches = lambda: iter(test_loader)  # noqa: E731
 
     for epoch in range(1, cfg.trainer.max_epochs + 1):
         model.train()
-        for x, y in train_batches():
+        for x, y in train_batches(epoch - 1):
             loss = F.cross_entropy(model(x), y)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -134,30 +167,50 @@ def launch(way: str, args, work: Path) -> dict:
     reached = next((row for row in epochs if row["test_acc"] >= args.target), None)
     row = {"way": way, "pipeline": WAYS[way], "epochs": len(epochs), "best_test_acc": max(r["test_acc"] for r in epochs),
            "seconds": reached["at"] - started if reached else None, "epoch_reached": reached["epoch"] if reached else None,
-           "first_epoch_s": epochs[0]["at"] - started}
+           "first_epoch_s": epochs[0]["at"] - started, **time_split(epochs, started)}
     print(f"  ({way}) {WAYS[way]}: " + (f"{row['seconds']:.1f} s to {args.target:.3f} (epoch {row['epoch_reached']})"
                                         if reached else f"never reached {args.target} in {len(epochs)} epochs"),
           file=sys.stderr, flush=True)
     return row
 
 
+def time_split(epochs: list[dict], started: float) -> dict:
+    """Where a way's time went: ``epoch_s``, the median time of an epoch after the first (training and
+    evaluation), and ``startup_s``, the first epoch's end less one such epoch (imports, loading, set-up)."""
+    import statistics
+
+    gaps = [later["at"] - earlier["at"] for earlier, later in zip(epochs, epochs[1:])]
+    if not gaps:
+        return {"epoch_s": None, "startup_s": None}
+    epoch_s = statistics.median(gaps)
+    return {"epoch_s": epoch_s, "startup_s": epochs[0]["at"] - started - epoch_s}
+
+
 def table(rows: dict[str, dict], target: float) -> str:
     from machine import describe  # benchmarks/machine.py
 
     lines = [f"machine: {describe()}", "",
-             f"| way | pipeline | s to test_acc >= {target} | epoch | first epoch done (s) | best test_acc |",
-             "|---|---|---:|---:|---:|---:|"]
+             f"| way | pipeline | s to test_acc >= {target} | epoch | first epoch done (s) | start-up (s) "
+             "| s per epoch | best test_acc |",
+             "|---|---|---:|---:|---:|---:|---:|---:|"]
     for row in rows.values():
         seconds = f"{row['seconds']:.1f}" if row["seconds"] is not None else "not reached"
+        startup, epoch = (f"{row[key]:.1f}" if row.get(key) is not None else "-" for key in ("startup_s", "epoch_s"))
         lines.append(f"| {row['way']} | {row['pipeline']} | {seconds} | {row['epoch_reached'] or '-'} | "
-                     f"{row['first_epoch_s']:.1f} | {row['best_test_acc']:.4f} |")
+                     f"{row['first_epoch_s']:.1f} | {startup} | {epoch} | {row['best_test_acc']:.4f} |")
     lines.append("")
     for ratio, limit in LIMITS.items():
+        if not all(way in rows for way in ratio.split("/")):
+            continue  # --ways left one of its ways out
         top, bottom = (rows[w]["seconds"] for w in ratio.split("/"))
         value = top / bottom if top and bottom else None
         verdict = "n/a" if value is None else ("meets" if value <= limit else "misses")
         lines.append(f"- {ratio} = {value:.2f} (goal <= {limit}: {verdict})" if value is not None
                      else f"- {ratio}: n/a (a way never reached the target)")
+        top_row, bottom_row = (rows[w] for w in ratio.split("/"))
+        if top_row.get("epoch_s") and bottom_row.get("epoch_s"):
+            lines.append(f"  per epoch {top_row['epoch_s'] / bottom_row['epoch_s']:.2f}, start-up "
+                         f"{top_row['startup_s'] - bottom_row['startup_s']:+.1f} s")
     return "\n".join(lines) + "\n"
 
 

@@ -84,3 +84,40 @@ def test_channels_last_auto_picks_convolutional_models_on_cpu(tmp_path, override
         tmp_path, callbacks=[probe], evaluate_test=False)
     assert probe.memory_format == expected
     assert probe.weight_is_channels_last == (expected == torch.channels_last)
+
+
+@pytest.mark.parametrize("library_loads, expected", [(False, "0"), (True, "1")])
+def test_the_nvml_probe_lightning_asks_for_is_dropped_only_where_no_driver_could_answer(
+        monkeypatch, library_loads, expected):
+    import ctypes
+    import os
+
+    from sweeplab import devices
+
+    def fake_cdll(name, *args, **kwargs):
+        if name == "libnvidia-ml.so.1" and not library_loads:
+            raise OSError(f"{name}: cannot open shared object file")
+        return object()
+
+    monkeypatch.setattr(ctypes, "CDLL", fake_cdll)
+    monkeypatch.setenv(devices.NVML_CHECK, "1")  # as importing Lightning leaves it
+    devices.skip_nvml_probe_without_driver()
+    assert os.environ[devices.NVML_CHECK] == expected
+
+
+def test_a_trainer_built_on_a_machine_without_the_driver_asks_torch_without_nvml(tmp_path, monkeypatch):
+    import os
+
+    from sweeplab import devices
+
+    monkeypatch.setenv(devices.NVML_CHECK, "1")
+    real_cdll = devices.ctypes.CDLL
+
+    def no_nvml(name, *args, **kwargs):
+        if name == "libnvidia-ml.so.1":
+            raise OSError(f"{name}: cannot open shared object file")
+        return real_cdll(name, *args, **kwargs)
+
+    monkeypatch.setattr(devices.ctypes, "CDLL", no_nvml)
+    build_trainer(compose_config(FAKE_FAST), tmp_path)
+    assert os.environ[devices.NVML_CHECK] == "0"

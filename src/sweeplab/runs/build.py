@@ -26,6 +26,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from sweeplab.constraints import Boolean, Interval, NoneValue, Options
 from sweeplab.data.datamodule import InMemoryDataModule
+from sweeplab.devices import skip_nvml_probe_without_driver
 from sweeplab.errors import ConfigError, UserInputError
 from sweeplab.runs.checkpoints import AtomicCheckpointIO
 from sweeplab.runs.folder import CHECKPOINT_DIR
@@ -220,6 +221,7 @@ def shows_progress_bar(cfg: DictConfig) -> bool:
 
 
 def build_trainer(cfg: DictConfig, run_dir: Path, extra_callbacks: Sequence[Callback] = ()) -> pl.Trainer:
+    skip_nvml_probe_without_driver()
     show_progress = shows_progress_bar(cfg)
     callbacks = build_callbacks(cfg, run_dir) + list(extra_callbacks)
     if not show_progress:  # Lightning refuses a progress bar callback when the bar is off
