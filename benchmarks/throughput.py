@@ -9,8 +9,9 @@ optimizer and number of epochs, it times:
       Normalize applied per sample (what users would write instead),
   (c) sweeplab's own training path (the Lightning Trainer built by
       sweeplab.runs.build, with its callbacks, metrics, logging and progress bar),
-  (a') the loop (a) again, in the memory layout sweeplab chose (channels-last for
-      convolutional models), so that c/a' is sweeplab's per-step overhead alone.
+  (a') the loop (a) again, with the memory layout and optimizer kernel sweeplab chose
+      (channels-last for convolutional models, torch's fused optimizer step), so that
+      c/a' is sweeplab's per-step overhead alone.
 
 They take turns epoch by epoch in one process (c, a, a', b, c, ...), so load on a
 shared machine hits all of them alike. The first epoch of each warms up. Every
@@ -85,12 +86,18 @@ class EpochMarks:
                 for start in range(0, len(self.sizes) - window + 1, window)]
 
 
-def fresh_model(cfg, datamodule, memory_format: torch.memory_format = torch.contiguous_format):
-    """The config's model, initialized as sweeplab's runs initialize it, and its optimizer."""
+def fresh_model(cfg, datamodule, memory_format: torch.memory_format = torch.contiguous_format, fused: bool = False):
+    """The config's model, initialized as sweeplab's runs initialize it, and its optimizer (torch's default
+    kernel, or its fused one)."""
     torch.manual_seed(cfg.seed)
     module = build_module(cfg, datamodule)
     model = module.model.to(memory_format=memory_format)
-    return model, module.optimizer_factory(model.parameters())
+    return model, module.optimizer_factory(model.parameters(), **({"fused": True} if fused else {}))
+
+
+def uses_fused_kernel(module) -> bool:
+    """Whether sweeplab's run steps its optimizer with torch's fused kernel (``optimizer.fused=auto``)."""
+    return bool(module.trainer.optimizers[0].defaults.get("fused"))
 
 
 def train_step(model, optimizer, images: torch.Tensor, labels: torch.Tensor) -> None:
@@ -104,12 +111,13 @@ def train_step(model, optimizer, images: torch.Tensor, labels: torch.Tensor) -> 
 class PlainLoop:
     """One epoch at a time of the shortest correct PyTorch training loop.
 
-    ``memory_format``: the layout of the weights and batches; the plain loop a user
-    writes keeps PyTorch's default (NCHW), (a') copies the one sweeplab chose.
+    ``memory_format``, ``fused``: the layout of the weights and batches and the optimizer's kernel; the
+    plain loop a user writes keeps PyTorch's defaults (NCHW, no fused kernel), (a') copies sweeplab's choices.
     """
 
-    def __init__(self, cfg, datamodule, memory_format: torch.memory_format = torch.contiguous_format) -> None:
-        self.model, self.optimizer = fresh_model(cfg, datamodule, memory_format)
+    def __init__(self, cfg, datamodule, memory_format: torch.memory_format = torch.contiguous_format,
+                 fused: bool = False) -> None:
+        self.model, self.optimizer = fresh_model(cfg, datamodule, memory_format, fused)
         self.images = datamodule.normalize(datamodule.pool_images[datamodule.train_indices]).contiguous(
             memory_format=memory_format)
         self.labels = datamodule.pool_labels[datamodule.train_indices]
@@ -189,7 +197,7 @@ class Interleave(Callback):
 
     Args:
         baselines: name -> factory taking the fitted LightningModule (so that a
-            baseline can copy choices sweeplab made, like the memory layout).
+            baseline can copy choices sweeplab made, like the memory layout and optimizer kernel).
     """
 
     def __init__(self, baselines: dict) -> None:
@@ -234,7 +242,7 @@ def measure(workload: Workload, batch_size: int, args) -> dict:
     dataset = workload.tutorial_dataset(datamodule)
     interleave = Interleave({
         "a": lambda module: PlainLoop(cfg, datamodule),
-        "a_same": lambda module: PlainLoop(cfg, datamodule, module.memory_format),
+        "a_same": lambda module: PlainLoop(cfg, datamodule, module.memory_format, uses_fused_kernel(module)),
         "b": lambda module: TutorialLoop(cfg, datamodule, dataset),
     })
     started = time.perf_counter()
@@ -248,7 +256,8 @@ def measure(workload: Workload, batch_size: int, args) -> dict:
           + f" ({len(windows['c'])} windows each, {time.perf_counter() - started:.0f} s)", file=sys.stderr, flush=True)
     return {"workload": workload.name, "images": n_images, "batch": batch_size, "epochs": args.epochs,
             "windows": len(windows["c"]), **rate,
-            "layout": "channels-last" if module.memory_format == torch.channels_last else "NCHW",
+            "layout": ("channels-last" if module.memory_format == torch.channels_last else "NCHW")
+                      + (", fused optimizer" if uses_fused_kernel(module) else ""),
             "c/a": rate["c"] / rate["a"], "c/a_same": rate["c"] / rate["a_same"], "c/b": rate["c"] / rate["b"]}
 
 
@@ -261,15 +270,16 @@ def table(rows: list[dict]) -> str:
         f"images per second: median over windows of about {WINDOW} steps, from {rows[0]['epochs']} timed epochs of each "
         "pipeline after one warm-up epoch, the pipelines taking turns epoch by epoch",
         "",
-        "| workload | train images | batch | sweeplab layout | (a) plain loop img/s | (a') plain loop, sweeplab's layout img/s "
+        "| workload | train images | batch | sweeplab's choices | (a) plain loop img/s | (a') plain loop, sweeplab's choices img/s "
         "| (b) DataLoader img/s | (c) sweeplab img/s | c/a | c/a' | c/b |",
         "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         lines.append(f"| {r['workload']} | {r['images']:,} | {r['batch']} | {r['layout']} | {r['a']:,.0f} | {r['a_same']:,.0f} "
                      f"| {r['b']:,.0f} | {r['c']:,.0f} | {r['c/a']:.2f} | {r['c/a_same']:.2f} | {r['c/b']:.2f} |")
-    lines += ["", "c/a: sweeplab against the plain loop a user writes (PyTorch's default NCHW layout); "
-                  "c/a': the same loop in sweeplab's memory layout, so the ratio is sweeplab's per-step overhead alone.", ""]
+    lines += ["", "c/a: sweeplab against the plain loop a user writes (PyTorch's defaults: NCHW layout, the "
+                  "optimizer's default kernel); c/a': the same loop with sweeplab's choices, so the ratio is "
+                  "sweeplab's per-step overhead alone.", ""]
     for r in rows:
         if r["workload"] == "lenet_mnist":
             checks = [f"{key} {r[key]:.2f} (target >= {target}: {'met' if r[key] >= target else 'NOT met'})"

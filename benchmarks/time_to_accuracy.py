@@ -17,10 +17,11 @@ costs or saves a user. The ways run one after another, so compare ratios from on
 
 The three ways train the same steps: the same train/validation split of the pool, the
 same standardization (float64 statistics of the pool, as sweeplab computes them), the
-same initial weights (the run's seed, then the model) and the same order of batches
-(sweeplab's: a permutation seeded by seed + epoch). Otherwise the ratio would mostly say
-which way drew the luckier shuffle: near 99.0% a different order moves the first epoch
-at the target by one or two, which is 15-30% of the time.
+same initial weights (the run's seed, then the model), the same order of batches
+(sweeplab's: a permutation seeded by seed + epoch) and the same augmentation of each
+batch (``data.augment``, by sweeplab's own function, drawing from the same random stream).
+Otherwise the ratio would mostly say which way drew the luckier shuffle: near 99.0% a
+different order moves the first epoch at the target by one or two, which is 15-30% of the time.
 
     python benchmarks/time_to_accuracy.py                     # full MNIST from ../shared/data/mnist
     python benchmarks/time_to_accuracy.py --data-dir DIR --target 0.99 --max-epochs 10
@@ -87,6 +88,7 @@ def worker(way: str, args) -> None:
     from omegaconf import OmegaConf
 
     from sweeplab.config.compose import compose_train
+    from sweeplab.data.augment import BatchAugment
 
     cfg = compose_train(recipe_overrides(args))
     torch.manual_seed(cfg.seed)  # as the run's seed_everything: the model below draws the same initial weights
@@ -99,11 +101,16 @@ def worker(way: str, args) -> None:
     for training_key in ("compile", "channels_last"):  # read by sweeplab's training code, not the architecture
         model_cfg.pop(training_key, None)
     model = instantiate(model_cfg)(in_shape=(1, 28, 28), num_classes=10)
-    optimizer = instantiate(cfg.optimizer)(model.parameters())
+    optimizer_cfg = OmegaConf.to_container(cfg.optimizer, resolve=True)
+    optimizer_cfg.pop("fused", None)  # sweeplab's kernel choice (optimizer.fused=auto): the plain loops keep torch's default
+    optimizer = instantiate(optimizer_cfg)(model.parameters())
     scheduler_cfg = OmegaConf.to_container(cfg.scheduler, resolve=True)
     scheduler_cfg.pop("interval", None)
     scheduler = instantiate(scheduler_cfg)(optimizer)
     batch, eval_batch = int(cfg.data.batch_size), int(cfg.data.eval_batch_size)
+    # the recipe's augmentation (data.augment), as sweeplab applies it to each standardized training batch: the
+    # same function drawing from the same random stream, so the three ways see the same shifted images
+    augment = BatchAugment(**OmegaConf.to_container(cfg.data.augment, resolve=True))
 
     if way == "a":
         images, labels = (pool.float().div(255) - mean) / std, train_set.targets
@@ -134,7 +141,7 @@ def worker(way: str, args) -> None:
     for epoch in range(1, cfg.trainer.max_epochs + 1):
         model.train()
         for x, y in train_batches(epoch - 1):
-            loss = F.cross_entropy(model(x), y)
+            loss = F.cross_entropy(model(augment(x)), y)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

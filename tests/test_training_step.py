@@ -86,6 +86,44 @@ def test_channels_last_auto_picks_convolutional_models_on_cpu(tmp_path, override
     assert probe.weight_is_channels_last == (expected == torch.channels_last)
 
 
+class OptimizerProbe(Callback):
+    def on_train_start(self, trainer, pl_module) -> None:
+        self.optimizer = trainer.optimizers[0]
+
+
+@pytest.mark.parametrize(("overrides", "optimizer", "fused"), [
+    (["optimizer=adamw"], "AdamW", True),
+    (["optimizer=sgd"], "SGD", True),
+    (["optimizer=adamw", "optimizer.fused=false"], "AdamW", None),  # torch's default kernel
+    (["optimizer=adam", "optimizer._target_=torch.optim.Adamax"], "Adamax", None),  # auto: Adamax has none
+])
+def test_fused_auto_steps_with_torchs_fused_kernel_where_the_optimizer_has_one(tmp_path, overrides, optimizer, fused):
+    probe = OptimizerProbe()
+    fit(compose_config(FAKE_FAST + ["model=mlp", "trainer.max_epochs=1"] + overrides), tmp_path,
+        callbacks=[probe], evaluate_test=False)
+    assert type(probe.optimizer).__name__ == optimizer
+    assert probe.optimizer.defaults.get("fused") == fused
+
+
+def test_the_fused_kernel_trains_the_same_weights_as_torchs_default(tmp_path):
+    """The kernel is how the step is computed, not what it computes: a few AdamW steps land on the same weights."""
+    weights = {}
+    for fused in ("auto", "false"):
+        cfg = compose_config(FAKE_FAST + ["model=mlp", "optimizer=adamw", "scheduler=none", "+trainer.max_steps=5", "~callbacks.early_stopping",
+                                          f"optimizer.fused={fused}"])
+        datamodule = build_datamodule(cfg)
+        datamodule.prepare_data()
+        datamodule.setup("fit")
+        pl.seed_everything(cfg.seed)
+        module = build_module(cfg, datamodule)
+        weights["start"] = torch.nn.utils.parameters_to_vector(module.model.parameters()).detach().clone()
+        build_trainer(cfg, tmp_path / fused, []).fit(module, datamodule=datamodule)
+        weights[fused] = torch.nn.utils.parameters_to_vector(module.model.parameters()).detach()
+    assert module.trainer.global_step == 5
+    assert (weights["auto"] - weights["start"]).abs().max() > 1e-3, "the weights must have trained"
+    assert torch.allclose(weights["auto"], weights["false"], rtol=1e-4, atol=1e-6)
+
+
 @pytest.mark.parametrize("library_loads, expected", [(False, "0"), (True, "1")])
 def test_the_nvml_probe_lightning_asks_for_is_dropped_only_where_no_driver_could_answer(
         monkeypatch, library_loads, expected):

@@ -32,11 +32,12 @@ from sweeplab.runs.checkpoints import AtomicCheckpointIO
 from sweeplab.runs.folder import CHECKPOINT_DIR
 from sweeplab.runs.hparams import flat_hparams
 from sweeplab.training.epoch_log import EpochLog
-from sweeplab.training.module import ClassifierModule, runtime_scheduler_arguments
+from sweeplab.training.module import ClassifierModule, fused_kernel_arguments, runtime_scheduler_arguments
 
 # sweeplab's own keys inside config groups: read here, not passed to the object the group builds
 SWEEPLAB_KEYS: dict[str, dict[str, list]] = {
     "model": {"compile": [Boolean()], "channels_last": [Options(("auto",)), Boolean()]},
+    "optimizer": {"fused": [Options(("auto",)), Boolean()]},
     "scheduler": {"interval": [Options(("epoch", "step"))]},
 }
 # what torch.optim's optimizers would take silently (lr=0) or refuse in words of their own
@@ -183,6 +184,7 @@ def build_module(cfg: DictConfig, datamodule: InMemoryDataModule) -> ClassifierM
         finite_check_every=cfg.get("finite_check_every", 1),
         compile_model=bool(cfg.model.get("compile", False)),
         channels_last=cfg.model.get("channels_last", "auto"),
+        fused_optimizer=cfg.optimizer.get("fused", "auto"),
     )
 
 
@@ -257,7 +259,9 @@ def check_buildable(cfg: DictConfig, *, on_this_machine: bool = True) -> None:
         if expected is not None:
             build_architecture(cfg, *expected)
         weight = torch.nn.Parameter(torch.zeros(1))
-        optimizer = factory("optimizer", cfg.optimizer)([weight])
+        optimizer_factory = factory("optimizer", cfg.optimizer)
+        kernel = fused_kernel_arguments(optimizer_factory, cfg.optimizer.get("fused", "auto"), weight.device.type)
+        optimizer = optimizer_factory([weight], **kernel)
         scheduler, _ = scheduler_settings(cfg)
         if scheduler is not None:
             _dry_run_schedule("scheduler", scheduler, optimizer)

@@ -62,7 +62,7 @@ RUN_CONSTRAINTS: dict[str, list] = {
 REQUIRED_KEYS = ("seed", "data", "model", "optimizer", "trainer")
 # constraints sweeplab adds to a target's own, by config key
 EXTRA_CONSTRAINTS: dict[str, dict[str, list]] = {
-    "trainer": TRAINER_CONSTRAINTS, "optimizer": OPTIMIZER_CONSTRAINTS,
+    "trainer": TRAINER_CONSTRAINTS, "optimizer": {**OPTIMIZER_CONSTRAINTS, **SWEEPLAB_KEYS["optimizer"]},
     "scheduler": {**SCHEDULER_CONSTRAINTS, **SWEEPLAB_KEYS["scheduler"]}, "model": SWEEPLAB_KEYS["model"],
 }
 _MISSING = object()

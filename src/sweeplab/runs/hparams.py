@@ -13,6 +13,7 @@ NOT_HYPERPARAMETERS = ("paths", "logger", "callbacks", "hydra", "progress_bar")
 RUN_SETTINGS = (
     "resume", "ckpt_path", "evaluate_test", "finite_check_every", "verbose", "lr_find", "early_stopping.patience",
     "data.data_dir", "data.download", "data.on_device", "data.eval_batch_size", "model.compile", "model.channels_last",
+    "optimizer.fused",
     "trainer.accelerator", "trainer.devices", "trainer.num_sanity_val_steps", "trainer.log_every_n_steps",
     "trainer.limit_val_batches", "trainer.limit_test_batches", "trainer.deterministic", "cv.",
 )

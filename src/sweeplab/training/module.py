@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import lightning.pytorch as pl
@@ -15,7 +15,7 @@ from torch import nn
 from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix
 
-from sweeplab.errors import TrainingDiverged
+from sweeplab.errors import ConfigError, TrainingDiverged
 from sweeplab.metrics import TRAIN_ACC, TRAIN_LOSS, VAL_LOSS
 from sweeplab.training.rng import capture_rng_state, restore_rng_state
 from sweeplab.training.running_totals import RunningTotals
@@ -25,6 +25,7 @@ OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
 SchedulerFactory = Callable[..., Any]
 
 MAX_MISCLASSIFIED_KEPT = 64
+FUSED_DEVICE_TYPES = ("cpu", "cuda")  # where torch's fused Adam, AdamW, SGD and Adagrad kernels run
 
 
 class ClassifierModule(pl.LightningModule):
@@ -45,6 +46,8 @@ class ClassifierModule(pl.LightningModule):
         compile_model: compile the architecture with ``torch.compile``.
         channels_last: NHWC memory layout for inputs and weights: True, False, or
             ``"auto"`` (for models with convolutions, on CUDA and CPU devices).
+        fused_optimizer: torch's fused optimizer kernel: True, False, or ``"auto"``
+            (for optimizers that have one, on CUDA and CPU devices): see :func:`fused_kernel_arguments`.
 
     Training loss and accuracy are summed in tensors and logged once per epoch
     (:class:`RunningTotals`); validation and test use torchmetrics. Every epoch adds a
@@ -63,6 +66,7 @@ class ClassifierModule(pl.LightningModule):
         finite_check_every: int = 1,
         compile_model: bool = False,
         channels_last: bool | str = "auto",
+        fused_optimizer: bool | str = "auto",
     ) -> None:
         super().__init__()
         self.save_hyperparameters(dict(hparams or {}), logger=False)
@@ -73,6 +77,7 @@ class ClassifierModule(pl.LightningModule):
         self.scheduler_interval = scheduler_interval
         self.finite_check_every = max(1, int(finite_check_every))
         self.channels_last_setting = channels_last
+        self.fused_optimizer_setting = fused_optimizer
         self.memory_format = torch.contiguous_format
         if compile_model:
             self.model.compile()
@@ -230,7 +235,9 @@ class ClassifierModule(pl.LightningModule):
 
     # --- optimization ----------------------------------------------------------------
     def configure_optimizers(self):
-        optimizer = self.optimizer_factory(self.model.parameters())
+        kernel = fused_kernel_arguments(self.optimizer_factory, self.fused_optimizer_setting,
+                                        self.trainer.strategy.root_device.type)
+        optimizer = self.optimizer_factory(self.model.parameters(), **kernel)
         if self.scheduler_factory is None:
             return optimizer
         total_steps = lambda: int(self.trainer.estimated_stepping_batches)  # noqa: E731 (loads the loader: only when asked)
@@ -239,6 +246,30 @@ class ClassifierModule(pl.LightningModule):
         if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
             config["monitor"] = VAL_LOSS.name
         return {"optimizer": optimizer, "lr_scheduler": config}
+
+
+def fused_kernel_arguments(optimizer_factory: OptimizerFactory, setting: bool | str, device_type: str) -> dict[str, Any]:
+    """``{"fused": True}`` where the optimizer should run torch's fused kernel, else ``{}`` (torch's default).
+
+    A fused step updates every weight in one kernel instead of a loop of small ones per
+    tensor; for a small model on a CPU that is a noticeable part of each training step
+    (``benchmarks/throughput.py`` times it). ``"auto"`` takes it for optimizers whose class
+    has the ``fused`` argument, on CPU and CUDA devices; True asks for it anyway.
+    """
+    takes_fused = "fused" in _parameters(optimizer_factory)
+    if setting == "auto":
+        return {"fused": True} if takes_fused and device_type in FUSED_DEVICE_TYPES else {}
+    if setting and not takes_fused:
+        name = getattr(optimizer_factory, "__name__", "the optimizer")
+        raise ConfigError("optimizer.fused", setting, f"{name} has no fused kernel (auto uses one where there is)")
+    return {"fused": True} if setting else {}
+
+
+def _parameters(factory: Callable) -> Mapping[str, inspect.Parameter]:
+    try:
+        return inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return {}
 
 
 def update_stored_state(checkpoint: dict, optimizer: dict[str, Any] | None = None,
@@ -260,8 +291,5 @@ def update_stored_state(checkpoint: dict, optimizer: dict[str, Any] | None = Non
 def runtime_scheduler_arguments(scheduler_factory: SchedulerFactory, total_steps: Callable[[], int]) -> dict[str, Any]:
     """``total_steps`` (one-cycle) when the factory takes it and its config left it unset."""
     bound = getattr(scheduler_factory, "keywords", {}) or {}
-    try:
-        accepted = inspect.signature(scheduler_factory).parameters
-    except (TypeError, ValueError):
-        return {}
+    accepted = _parameters(scheduler_factory)
     return {"total_steps": total_steps()} if "total_steps" in accepted and bound.get("total_steps") is None else {}
