@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 from omegaconf import DictConfig
-from sklearn.model_selection import StratifiedKFold
 
 from sweeplab.constraints import Boolean, Interval, Options, check_params
 from sweeplab.errors import ConfigError
@@ -75,6 +74,8 @@ def stratified_folds(labels: np.ndarray, folds: int, repeats: int = 1, split_see
     keeps the pool's class proportions. Indices are sorted, so a fold's identity does
     not depend on the order the splitter produced them in.
     """
+    from sklearn.model_selection import StratifiedKFold  # noqa: PLC0415 (about 0.2 s: only when cross-validating)
+
     labels = np.asarray(labels)
     placeholder = np.zeros(len(labels))
     result = []

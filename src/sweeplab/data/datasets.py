@@ -25,12 +25,20 @@ class TorchvisionDataModule(InMemoryDataModule):
     expected_layout = ""
     image_shape: tuple[int, int, int] = (1, 28, 28)
     class_count = 10
+    _splits_read = None  # (train, test) torchvision datasets, once read (_read_splits)
 
     def expected_shape(self) -> tuple[tuple[int, int, int], int]:
         return self._resized_shape(self.image_shape), self.class_count
 
     def _dataset(self, train: bool, download: bool):
         return self.dataset_cls(str(self.data_dir), train=train, download=download)
+
+    def _read_splits(self):
+        """The train and test datasets as torchvision reads them, read once per module: ``prepare_data``
+        (Lightning's, and every run's check) and ``load`` would otherwise each read every file again."""
+        if self._splits_read is None:
+            self._splits_read = self._dataset(train=True, download=False), self._dataset(train=False, download=False)
+        return self._splits_read
 
     def prepare_data(self) -> None:
         """Check the files are there, downloading them when allowed; fail with advice otherwise."""
@@ -54,8 +62,7 @@ class TorchvisionDataModule(InMemoryDataModule):
     def _present(self) -> bool:
         """Whether torchvision finds the files (damaged ones count as present: :meth:`load` names them)."""
         try:
-            self._dataset(train=True, download=False)
-            self._dataset(train=False, download=False)
+            self._read_splits()
         except RuntimeError as error:
             return "not found" not in str(error)
         except Exception:  # noqa: BLE001 (a damaged file)
@@ -65,7 +72,7 @@ class TorchvisionDataModule(InMemoryDataModule):
     def load(self) -> RawSplits:
         self.prepare_data()
         try:
-            train, test = self._dataset(train=True, download=False), self._dataset(train=False, download=False)
+            train, test = self._read_splits()
         except Exception as error:  # noqa: BLE001 (truncated, a foreign header, not the format at all)
             raise DataDamagedError(f"{self.name} in data.data_dir={str(self.data_dir)!r} cannot be read: "
                                    f"{self.damaged_file() or self.expected_layout}: {_first_line(error)}") from None
