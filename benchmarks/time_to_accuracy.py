@@ -13,8 +13,9 @@ process of its own, each evaluating on the official 10,000 test images after eve
 
 The figure is the wall time from launching the process to the end of the first epoch
 whose test accuracy reaches ``--target``; the ratios c/a and c/b say what sweeplab
-costs or saves a user. The ways run one after another, after an untimed process that warms the disk caches, so compare
-ratios from one run.
+costs or saves a user. The ways take turns, ``--repeats`` rounds of them, after an untimed
+process that warms the disk caches; the table gives medians, and each ratio is the median of
+the rounds' ratios: this shared machine's speed drifts by tens of percent from one minute to the next.
 
 The three ways train the same steps: the same train/validation split of the pool, the
 same standardization (float64 statistics of the pool, as sweeplab computes them), the
@@ -29,7 +30,7 @@ moves the first epoch at 99.0% by one to five epochs. (``benchmarks/throughput.p
 what those kernels buy a plain loop, and the loop a user writes with torch's defaults.)
 
     python benchmarks/time_to_accuracy.py                     # full MNIST from ../shared/data/mnist
-    python benchmarks/time_to_accuracy.py --data-dir DIR --target 0.99 --max-epochs 10
+    python benchmarks/time_to_accuracy.py --data-dir DIR --target 0.99 --max-epochs 10 --repeats 1
 """
 
 from __future__ import annotations
@@ -188,8 +189,8 @@ def warm_caches(data_dir: Path) -> None:
             path.read_bytes()
 
 
-def launch(way: str, args, work: Path) -> dict:
-    out = work / f"{way}.jsonl"
+def launch(way: str, repeat: int, args, work: Path) -> dict:
+    out = work / f"{way}_{repeat}.jsonl"
     out.unlink(missing_ok=True)
     if way == "c":
         # the command a user types, its run folder under a scratch outputs/ of this benchmark's own
@@ -209,7 +210,7 @@ def launch(way: str, args, work: Path) -> dict:
     row = {"way": way, "pipeline": WAYS[way], "epochs": len(epochs), "best_test_acc": max(r["test_acc"] for r in epochs),
            "seconds": reached["at"] - started if reached else None, "epoch_reached": reached["epoch"] if reached else None,
            "first_epoch_s": epochs[0]["at"] - started, **time_split(epochs, started)}
-    print(f"  ({way}) {WAYS[way]}: " + (f"{row['seconds']:.1f} s to {args.target:.3f} (epoch {row['epoch_reached']})"
+    print(f"  ({way}) {WAYS[way]}, run {repeat}: " + (f"{row['seconds']:.1f} s to {args.target:.3f} (epoch {row['epoch_reached']})"
                                         if reached else f"never reached {args.target} in {len(epochs)} epochs"),
           file=sys.stderr, flush=True)
     return row
@@ -227,31 +228,65 @@ def time_split(epochs: list[dict], started: float) -> dict:
     return {"epoch_s": epoch_s, "startup_s": epochs[0]["at"] - started - epoch_s}
 
 
-def table(rows: dict[str, dict], target: float) -> str:
+def median_of(runs: list[dict], key: str) -> float | None:
+    import statistics
+
+    values = [run[key] for run in runs if run.get(key) is not None]
+    return statistics.median(values) if len(values) == len(runs) else None
+
+
+def summary(runs: list[dict]) -> dict:
+    """One way's repeats as one row: the median of each time, the epochs at which they reached the target."""
+    epochs = sorted({run["epoch_reached"] for run in runs if run["epoch_reached"]})
+    return {"way": runs[0]["way"], "pipeline": runs[0]["pipeline"], "runs": len(runs),
+            "best_test_acc": max(run["best_test_acc"] for run in runs),
+            "epoch_reached": "-".join(map(str, sorted({epochs[0], epochs[-1]}))) if epochs else None,
+            **{key: median_of(runs, key) for key in ("seconds", "first_epoch_s", "startup_s", "epoch_s")},
+            "seconds_range": [min(r["seconds"] for r in runs), max(r["seconds"] for r in runs)]
+            if all(r["seconds"] for r in runs) else None}
+
+
+def ratios(runs: dict[str, list[dict]], ratio: str, key: str) -> list[float] | None:
+    """``ratio`` ("c/a") of ``key`` in each repeat: the ways of one repeat ran back to back, so each
+    ratio compares times taken minutes apart, not across the whole benchmark's drift."""
+    top, bottom = (runs[way] for way in ratio.split("/"))
+    pairs = [(t.get(key), b.get(key)) for t, b in zip(top, bottom)]
+    return [t / b for t, b in pairs] if all(t and b for t, b in pairs) else None
+
+
+def table(runs: dict[str, list[dict]], target: float) -> str:
+    import statistics
+
     from machine import describe  # benchmarks/machine.py
 
-    lines = [f"machine: {describe()}", "",
-             f"| way | pipeline | s to test_acc >= {target} | epoch | first epoch done (s) | start-up (s) "
+    repeats = len(next(iter(runs.values())))
+    lines = [f"machine: {describe()}; each way ran {repeats} time(s), the ways taking turns; times are medians", "",
+             f"| way | pipeline | s to test_acc >= {target} | range (s) | epoch | first epoch done (s) | start-up (s) "
              "| s per epoch | best test_acc |",
-             "|---|---|---:|---:|---:|---:|---:|---:|"]
-    for row in rows.values():
-        seconds = f"{row['seconds']:.1f}" if row["seconds"] is not None else "not reached"
-        startup, epoch = (f"{row[key]:.1f}" if row.get(key) is not None else "-" for key in ("startup_s", "epoch_s"))
-        lines.append(f"| {row['way']} | {row['pipeline']} | {seconds} | {row['epoch_reached'] or '-'} | "
-                     f"{row['first_epoch_s']:.1f} | {startup} | {epoch} | {row['best_test_acc']:.4f} |")
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    show = lambda value: f"{value:.1f}" if value is not None else "-"  # noqa: E731
+    for row in map(summary, runs.values()):
+        seconds = show(row["seconds"]) if row["seconds"] is not None else "not reached"
+        spread = "-".join(f"{value:.1f}" for value in row["seconds_range"]) if row["seconds_range"] else "-"
+        lines.append(f"| {row['way']} | {row['pipeline']} | {seconds} | {spread} | {row['epoch_reached'] or '-'} | "
+                     f"{show(row['first_epoch_s'])} | {show(row['startup_s'])} | {show(row['epoch_s'])} | "
+                     f"{row['best_test_acc']:.4f} |")
     lines.append("")
     for ratio, limit in LIMITS.items():
-        if not all(way in rows for way in ratio.split("/")):
+        if not all(way in runs for way in ratio.split("/")):
             continue  # --ways left one of its ways out
-        top, bottom = (rows[w]["seconds"] for w in ratio.split("/"))
-        value = top / bottom if top and bottom else None
-        verdict = "n/a" if value is None else ("meets" if value <= limit else "misses")
-        lines.append(f"- {ratio} = {value:.2f} (goal <= {limit}: {verdict})" if value is not None
-                     else f"- {ratio}: n/a (a way never reached the target)")
-        top_row, bottom_row = (rows[w] for w in ratio.split("/"))
-        if top_row.get("epoch_s") and bottom_row.get("epoch_s"):
-            lines.append(f"  per epoch {top_row['epoch_s'] / bottom_row['epoch_s']:.2f}, start-up "
-                         f"{top_row['startup_s'] - bottom_row['startup_s']:+.1f} s")
+        values = ratios(runs, ratio, "seconds")
+        if values is None:
+            lines.append(f"- {ratio}: n/a (a way never reached the target)")
+            continue
+        value = statistics.median(values)
+        lines.append(f"- {ratio} = {value:.2f} (goal <= {limit}: {'meets' if value <= limit else 'misses'}); "
+                     f"each run: {', '.join(f'{v:.2f}' for v in values)}")
+        per_epoch = ratios(runs, ratio, "epoch_s")
+        if per_epoch:
+            top, bottom = (runs[way] for way in ratio.split("/"))
+            startup = statistics.median(t["startup_s"] - b["startup_s"] for t, b in zip(top, bottom))
+            lines.append(f"  per epoch {statistics.median(per_epoch):.2f}, start-up {startup:+.1f} s")
     return "\n".join(lines) + "\n"
 
 
@@ -262,6 +297,7 @@ def main() -> None:
     parser.add_argument("--max-epochs", type=int, default=10)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--ways", default="abc")
+    parser.add_argument("--repeats", type=int, default=3, help="runs of each way, taking turns (times are medians)")
     parser.add_argument("--results", type=Path, default=RESULTS, help="where the table goes")
     parser.add_argument("--work", type=Path, default=REPO / "outputs" / "benchmarks" / "time_to_accuracy",
                         help="scratch folder of the runs")
@@ -275,12 +311,15 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     print(f"LeNet-5 on {args.data_dir}, to test_acc >= {args.target}:", file=sys.stderr)
     warm_caches(args.data_dir)
-    rows = {way: launch(way, args, work) for way in args.ways}
-    text = table(rows, args.target)
+    runs = {way: [] for way in args.ways}
+    for repeat in range(1, args.repeats + 1):
+        for way in args.ways:
+            runs[way].append(launch(way, repeat, args, work))
+    text = table(runs, args.target)
     print(text)
     args.results.mkdir(parents=True, exist_ok=True)
     (args.results / "time_to_accuracy.md").write_text(text)
-    (args.results / "time_to_accuracy.json").write_text(json.dumps(list(rows.values()), indent=2) + "\n")
+    (args.results / "time_to_accuracy.json").write_text(json.dumps(runs, indent=2) + "\n")
 
 
 if __name__ == "__main__":
