@@ -39,6 +39,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -219,8 +220,6 @@ def launch(way: str, repeat: int, args, work: Path) -> dict:
 def time_split(epochs: list[dict], started: float) -> dict:
     """Where a way's time went: ``epoch_s``, the median time of an epoch after the first (training and
     evaluation), and ``startup_s``, the first epoch's end less one such epoch (imports, loading, set-up)."""
-    import statistics
-
     gaps = [later["at"] - earlier["at"] for earlier, later in zip(epochs, epochs[1:])]
     if not gaps:
         return {"epoch_s": None, "startup_s": None}
@@ -229,8 +228,6 @@ def time_split(epochs: list[dict], started: float) -> dict:
 
 
 def median_of(runs: list[dict], key: str) -> float | None:
-    import statistics
-
     values = [run[key] for run in runs if run.get(key) is not None]
     return statistics.median(values) if len(values) == len(runs) else None
 
@@ -238,12 +235,12 @@ def median_of(runs: list[dict], key: str) -> float | None:
 def summary(runs: list[dict]) -> dict:
     """One way's repeats as one row: the median of each time, the epochs at which they reached the target."""
     epochs = sorted({run["epoch_reached"] for run in runs if run["epoch_reached"]})
+    seconds = [run["seconds"] for run in runs if run["seconds"] is not None]
     return {"way": runs[0]["way"], "pipeline": runs[0]["pipeline"], "runs": len(runs),
             "best_test_acc": max(run["best_test_acc"] for run in runs),
             "epoch_reached": "-".join(map(str, sorted({epochs[0], epochs[-1]}))) if epochs else None,
             **{key: median_of(runs, key) for key in ("seconds", "first_epoch_s", "startup_s", "epoch_s")},
-            "seconds_range": [min(r["seconds"] for r in runs), max(r["seconds"] for r in runs)]
-            if all(r["seconds"] for r in runs) else None}
+            "seconds_range": [min(seconds), max(seconds)] if len(seconds) == len(runs) else None}
 
 
 def ratios(runs: dict[str, list[dict]], ratio: str, key: str) -> list[float] | None:
@@ -255,8 +252,6 @@ def ratios(runs: dict[str, list[dict]], ratio: str, key: str) -> list[float] | N
 
 
 def table(runs: dict[str, list[dict]], target: float) -> str:
-    import statistics
-
     from machine import describe  # benchmarks/machine.py
 
     repeats = len(next(iter(runs.values())))

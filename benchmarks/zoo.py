@@ -48,10 +48,18 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
     "softmax-unshifted": ("softmax", ["data.augment.translate=0"]),
     "mlp-unshifted": ("mlp", ["data.augment.translate=0"]),
 }
-# every model's row, each followed by its variants
-ROWS: dict[str, tuple[str, list[str]]] = {
-    label: row for name, knobs in ZOO.items()
-    for label, row in [(name, (name, knobs)), *((v, r) for v, r in VARIANTS.items() if r[0] == name)]}
+
+
+def zoo_rows() -> dict[str, tuple[str, list[str]]]:
+    """Every model's row (label: model, overrides), each followed by its variants."""
+    rows = {}
+    for name, knobs in ZOO.items():
+        rows[name] = (name, knobs)
+        rows.update({label: row for label, row in VARIANTS.items() if row[0] == name})
+    return rows
+
+
+ROWS = zoo_rows()
 
 
 def train(name: str, args, out_root: Path) -> dict:
