@@ -40,47 +40,98 @@ class Anchor:
 
 
 ANCHORS = (
-    Anchor("lenet_mnist", ("model=lenet", f"data.data_dir={SHARED / 'mnist'}"), 0.9905,
-           "LeNet-5, LeCun et al. 1998 (0.95% test error)", (1, 2, 3), 10, 2),
-    Anchor("convnet_mnist", ("model=convnet", f"data.data_dir={SHARED / 'mnist'}"), 0.995,
-           "a single small CNN without ensembles (~99.5%)", (1,), 10, 2),
-    Anchor("resnet_cifar10", ("data=folder", f"data.data_dir={SHARED / 'cifar10-jpeg'}", "model=resnet", "model.width_divisor=4",
-                              "data.augment.translate=4", "data.augment.hflip=true", "scheduler=onecycle",
-                              "data.batch_size=128"), 0.93,
-           "ResNet-18 on CIFAR-10 with long GPU schedules (~93-95%); here at a quarter of its width", (1,), 20, 1),
+    Anchor(
+        "lenet_mnist",
+        ("model=lenet", f"data.data_dir={SHARED / 'mnist'}"),
+        0.9905,
+        "LeNet-5, LeCun et al. 1998 (0.95% test error)",
+        (1, 2, 3),
+        10,
+        2,
+    ),
+    Anchor(
+        "convnet_mnist",
+        ("model=convnet", f"data.data_dir={SHARED / 'mnist'}"),
+        0.995,
+        "a single small CNN without ensembles (~99.5%)",
+        (1,),
+        10,
+        2,
+    ),
+    Anchor(
+        "resnet_cifar10",
+        (
+            "data=folder",
+            f"data.data_dir={SHARED / 'cifar10-jpeg'}",
+            "model=resnet",
+            "model.width_divisor=4",
+            "data.augment.translate=4",
+            "data.augment.hflip=true",
+            "scheduler=onecycle",
+            "data.batch_size=128",
+        ),
+        0.93,
+        "ResNet-18 on CIFAR-10 with long GPU schedules (~93-95%); here at a quarter of its width",
+        (1,),
+        20,
+        1,
+    ),
 )
 
 
 def train(anchor: Anchor, seed: int, epochs: int, out: Path) -> dict:
     run_dir = out / f"{anchor.name}_seed{seed}_{epochs}ep_{time.strftime('%Y%m%d-%H%M%S')}"
-    command = [sys.executable, str(REPO / "train.py"), *anchor.overrides, f"seed={seed}",
-               f"trainer.max_epochs={epochs}", "early_stopping.patience=1000", f"hydra.run.dir={run_dir}"]
+    command = [
+        sys.executable,
+        str(REPO / "train.py"),
+        *anchor.overrides,
+        f"seed={seed}",
+        f"trainer.max_epochs={epochs}",
+        "early_stopping.patience=1000",
+        f"hydra.run.dir={run_dir}",
+    ]
     started = time.perf_counter()
     subprocess.run(command, check=True, cwd=REPO, stdout=subprocess.DEVNULL)
     results = json.loads((run_dir / "results.json").read_text())
     results["wall_s"] = time.perf_counter() - started
-    print(f"  {anchor.name} seed {seed}: test_acc {results['test_acc']:.4f} after {results['epochs_run']} epochs, "
-          f"{results['wall_s']:.0f} s", file=sys.stderr, flush=True)
+    print(
+        f"  {anchor.name} seed {seed}: test_acc {results['test_acc']:.4f} after {results['epochs_run']} epochs, "
+        f"{results['wall_s']:.0f} s",
+        file=sys.stderr,
+        flush=True,
+    )
     return results
 
 
 def row(anchor: Anchor, runs: list[dict], epochs: int) -> dict:
     accuracies = [r["test_acc"] for r in runs]
-    return {"name": anchor.name, "source": anchor.source, "published": anchor.published, "epochs": epochs,
-            "seeds": [r["seed"] for r in runs], "test_acc": accuracies, "mean": statistics.fmean(accuracies),
-            "std": statistics.stdev(accuracies) if len(accuracies) > 1 else 0.0,
-            "wall_s": statistics.fmean(r["wall_s"] for r in runs),
-            "val_acc_by_epoch": [[h.get("val_acc") for h in r["history"]] for r in runs]}
+    return {
+        "name": anchor.name,
+        "source": anchor.source,
+        "published": anchor.published,
+        "epochs": epochs,
+        "seeds": [r["seed"] for r in runs],
+        "test_acc": accuracies,
+        "mean": statistics.fmean(accuracies),
+        "std": statistics.stdev(accuracies) if len(accuracies) > 1 else 0.0,
+        "wall_s": statistics.fmean(r["wall_s"] for r in runs),
+        "val_acc_by_epoch": [[h.get("val_acc") for h in r["history"]] for r in runs],
+    }
 
 
 def table(rows: list[dict], quick: bool) -> str:
-    lines = [f"machine: {describe()}" + (" (--quick: short runs, not comparable with the sources)" if quick else ""),
-             "", "| configuration | published | source | sweeplab test_acc | seeds | epochs | minutes per run |",
-             "|---|---:|---|---:|---:|---:|---:|"]
+    lines = [
+        f"machine: {describe()}" + (" (--quick: short runs, not comparable with the sources)" if quick else ""),
+        "",
+        "| configuration | published | source | sweeplab test_acc | seeds | epochs | minutes per run |",
+        "|---|---:|---|---:|---:|---:|---:|",
+    ]
     for r in rows:
         spread = f" ± {r['std']:.4f}" if len(r["seeds"]) > 1 else ""
-        lines.append(f"| {r['name']} | {r['published']:.4f} | {r['source']} | {r['mean']:.4f}{spread} | "
-                     f"{len(r['seeds'])} | {r['epochs']} | {r['wall_s'] / 60:.1f} |")
+        lines.append(
+            f"| {r['name']} | {r['published']:.4f} | {r['source']} | {r['mean']:.4f}{spread} | "
+            f"{len(r['seeds'])} | {r['epochs']} | {r['wall_s'] / 60:.1f} |"
+        )
     for r in rows:
         if r["epochs"] > 1:
             curve = ", ".join(f"{acc:.3f}" for acc in r["val_acc_by_epoch"][0] if acc is not None)

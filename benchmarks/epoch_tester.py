@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import lightning.pytorch as pl
-
 from time_to_accuracy import record  # benchmarks/ is on the path of the run that loads this
 
 

@@ -17,7 +17,11 @@ def describe(device: str = "cpu") -> str:
         cpu = platform.processor() or platform.machine()
         cpuinfo = Path("/proc/cpuinfo")
         if cpuinfo.is_file():
-            names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if line.startswith("model name")]
+            names = [
+                line.split(":", 1)[1].strip()
+                for line in cpuinfo.read_text().splitlines()
+                if line.startswith("model name")
+            ]
             cpu = names[0] if names else cpu
         hardware = f"{cpu}, {os.cpu_count()} CPUs"
     return f"{hardware}, torch {torch.__version__}, {torch.get_num_threads()} threads"

@@ -18,12 +18,12 @@ import time
 
 import torch
 import torch.nn.functional as F
-
 from machine import describe  # benchmarks/machine.py
+
 from sweeplab.config.compose import compose_train
 from sweeplab.config.resolvers import register_resolvers
-from sweeplab.runs.build import build_architecture
 from sweeplab.files import write_text_atomic
+from sweeplab.runs.build import build_architecture
 
 # (model, overrides, input shape): the zoo at the widths benchmarks/zoo.py trains
 MODELS = [
@@ -64,10 +64,17 @@ def measure(name: str, overrides: list[str], shape: tuple[int, int, int], args) 
             labels = torch.randint(0, 10, (args.batch_size,), device=args.device)
             times[layout] += step_times(model, images, labels, args.steps, args.warm_up)
     ms = {layout: 1000 * statistics.median(values) for layout, values in times.items()}
-    row = {"model": " ".join([name, *overrides]), "nchw_ms": ms["NCHW"], "cl_ms": ms["channels-last"],
-           "speedup": ms["NCHW"] / ms["channels-last"]}
-    print(f"  {row['model']}: NCHW {row['nchw_ms']:.1f} ms, channels-last {row['cl_ms']:.1f} ms, "
-          f"speedup {row['speedup']:.2f}", flush=True)
+    row = {
+        "model": " ".join([name, *overrides]),
+        "nchw_ms": ms["NCHW"],
+        "cl_ms": ms["channels-last"],
+        "speedup": ms["NCHW"] / ms["channels-last"],
+    }
+    print(
+        f"  {row['model']}: NCHW {row['nchw_ms']:.1f} ms, channels-last {row['cl_ms']:.1f} ms, "
+        f"speedup {row['speedup']:.2f}",
+        flush=True,
+    )
     return row
 
 
@@ -78,7 +85,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10, help="timed steps per layout and round")
     parser.add_argument("--warm-up", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=2, help="each layout is timed this many times, in turn")
-    parser.add_argument("--table", default="benchmarks/results/memory_layout.md", help="also write the table here ('' to skip)")
+    parser.add_argument(
+        "--table", default="benchmarks/results/memory_layout.md", help="also write the table here ('' to skip)"
+    )
     args = parser.parse_args()
     register_resolvers()
     rows = [measure(name, overrides, shape, args) for name, overrides, shape in MODELS]

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from machine import describe  # benchmarks/machine.py
+
 from sweeplab.config.compose import compose_train
 from sweeplab.config.resolvers import register_resolvers
 from sweeplab.runs.build import build_datamodule
@@ -50,8 +51,12 @@ def main() -> None:
     parser.add_argument("--data-root", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"))
     args = parser.parse_args()
     register_resolvers()
-    lines = [f"machine: {describe()}", "", "| data | files | MB | first record, s | cached record, s |",
-             "|---|---:|---:|---:|---:|"]
+    lines = [
+        f"machine: {describe()}",
+        "",
+        "| data | files | MB | first record, s | cached record, s |",
+        "|---|---:|---:|---:|---:|",
+    ]
     with tempfile.TemporaryDirectory() as scratch:
         for name, overrides in DATASETS:
             filled = [o.format(root=args.data_root, out=scratch) for o in overrides]

@@ -23,8 +23,8 @@ import time
 from pathlib import Path
 
 import optuna
-
 from machine import describe  # benchmarks/machine.py
+
 from sweeplab.config.resolvers import register_resolvers
 from sweeplab.files import write_json_atomic, write_text_atomic
 from sweeplab.sweeps.plan import plan_sweep
@@ -38,24 +38,39 @@ def run_study(label: str, pruner: str, args) -> dict:
     study_dir = Path(args.out) / label
     shutil.rmtree(study_dir, ignore_errors=True)
     sweep_args = [
-        f"sweep.n_trials={args.trials}", f"sweep.dir={study_dir}", f"sweep.study_name=efficiency_{label}",
-        f"sweep.sampler.name={args.sampler}", f"sweep.sampler.seed={args.seed}", f"sweep.pruner.name={pruner}",
+        f"sweep.n_trials={args.trials}",
+        f"sweep.dir={study_dir}",
+        f"sweep.study_name=efficiency_{label}",
+        f"sweep.sampler.name={args.sampler}",
+        f"sweep.sampler.seed={args.seed}",
+        f"sweep.pruner.name={pruner}",
     ]
     if pruner == "median":
         sweep_args += ["sweep.pruner.n_startup_trials=3", "sweep.pruner.n_warmup_steps=0"]
-    training = [f"data.data_dir={args.data_dir}", "data.download=false", f"trainer.max_epochs={args.epochs}",
-                "logger=csv", "progress_bar=false"]
+    training = [
+        f"data.data_dir={args.data_dir}",
+        "data.download=false",
+        f"trainer.max_epochs={args.epochs}",
+        "logger=csv",
+        "progress_bar=false",
+    ]
     plan = plan_sweep(load_settings(find_sweep_file(args.sweep), sweep_args), tuple(training))
     start = time.perf_counter()
     status = run_sweep(plan)
     seconds = time.perf_counter() - start
     study = optuna.load_study(study_name=plan.settings.study_name, storage=plan.storage_url)
-    finished = [t for t in study.trials if t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)]
+    finished = [
+        t for t in study.trials if t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    ]
     return {
-        "study": label, "pruner": pruner, "exit": status, "trials": len(finished),
+        "study": label,
+        "pruner": pruner,
+        "exit": status,
+        "trials": len(finished),
         "pruned": sum(t.state == optuna.trial.TrialState.PRUNED for t in finished),
         "epochs": sum(len(t.intermediate_values) for t in finished),
-        "seconds": seconds, "best": study.best_value,
+        "seconds": seconds,
+        "best": study.best_value,
     }
 
 
@@ -71,17 +86,24 @@ def table(rows: list[dict], args) -> str:
         "|---|---|---:|---:|---:|---:|",
     ]
     for r in rows:
-        lines.append(f"| {r['study']} | {r['pruner']} | {r['trials']} ({r['pruned']}) | {r['epochs']} "
-                     f"| {r['seconds']:.0f} | {r['best']:.4f} |")
-    lines += ["", f"epochs saved by pruning: {saving:.0%} (target >= 40%); "
-                  f"wall time ratio pruned/unpruned: {pruned['seconds'] / base['seconds']:.2f}; "
-                  f"best value gap: {gap:+.2f} accuracy points (target within 0.5)"]
+        lines.append(
+            f"| {r['study']} | {r['pruner']} | {r['trials']} ({r['pruned']}) | {r['epochs']} "
+            f"| {r['seconds']:.0f} | {r['best']:.4f} |"
+        )
+    lines += [
+        "",
+        f"epochs saved by pruning: {saving:.0%} (target >= 40%); "
+        f"wall time ratio pruned/unpruned: {pruned['seconds'] / base['seconds']:.2f}; "
+        f"best value gap: {gap:+.2f} accuracy points (target within 0.5)",
+    ]
     return "\n".join(lines) + "\n"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="16 trials of up to 6 epochs (about 7 minutes on 2 idle CPUs)")
+    parser.add_argument(
+        "--quick", action="store_true", help="16 trials of up to 6 epochs (about 7 minutes on 2 idle CPUs)"
+    )
     parser.add_argument("--sweep", default="mnist_lenet")
     parser.add_argument("--trials", type=int, default=None)
     parser.add_argument("--epochs", type=int, default=None)

@@ -38,9 +38,9 @@ import torch
 import torch.nn.functional as F
 import torchvision
 from lightning.pytorch.callbacks import Callback
+from machine import describe  # benchmarks/machine.py
 from torch.utils.data import DataLoader, Subset
 
-from machine import describe  # benchmarks/machine.py
 from sweeplab.config.compose import compose_train
 from sweeplab.config.resolvers import register_resolvers
 from sweeplab.files import write_text_atomic
@@ -82,8 +82,10 @@ class EpochMarks:
         shorter than a window is one window.
         """
         window = max(1, min(WINDOW, len(self.sizes)))
-        return [sum(self.sizes[start:start + window]) / (self.times[start + window] - self.times[start])
-                for start in range(0, len(self.sizes) - window + 1, window)]
+        return [
+            sum(self.sizes[start : start + window]) / (self.times[start + window] - self.times[start])
+            for start in range(0, len(self.sizes) - window + 1, window)
+        ]
 
 
 def fresh_model(cfg, datamodule, memory_format: torch.memory_format = torch.contiguous_format, fused: bool = False):
@@ -115,15 +117,17 @@ class PlainLoop:
     plain loop a user writes keeps PyTorch's defaults (NCHW, no fused kernel), (a') copies sweeplab's choices.
     """
 
-    def __init__(self, cfg, datamodule, memory_format: torch.memory_format = torch.contiguous_format,
-                 fused: bool = False) -> None:
+    def __init__(
+        self, cfg, datamodule, memory_format: torch.memory_format = torch.contiguous_format, fused: bool = False
+    ) -> None:
         self.model, self.optimizer = fresh_model(cfg, datamodule, memory_format, fused)
         self.images = datamodule.normalize(datamodule.pool_images[datamodule.train_indices]).contiguous(
-            memory_format=memory_format)
+            memory_format=memory_format
+        )
         self.labels = datamodule.pool_labels[datamodule.train_indices]
         self.batch = datamodule.batch_size
 
-    def epoch(self) -> "EpochMarks":
+    def epoch(self) -> EpochMarks:
         self.model.train()
         marks = EpochMarks()
         order = torch.randperm(len(self.labels))
@@ -138,10 +142,12 @@ class PlainLoop:
 # --- (b) the tutorial pipeline: per-sample transforms in a DataLoader ----------------
 def tutorial_transform(datamodule):
     """``ToTensor`` then ``Normalize`` with the data module's statistics, per sample."""
-    return torchvision.transforms.Compose([
-        torchvision.transforms.ToTensor(),
-        torchvision.transforms.Normalize(datamodule.mean.tolist(), datamodule.std.tolist()),
-    ])
+    return torchvision.transforms.Compose(
+        [
+            torchvision.transforms.ToTensor(),
+            torchvision.transforms.Normalize(datamodule.mean.tolist(), datamodule.std.tolist()),
+        ]
+    )
 
 
 def mnist_tutorial_dataset(datamodule):
@@ -174,7 +180,7 @@ class TutorialLoop:
         self.model, self.optimizer = fresh_model(cfg, datamodule)
         self.loader = DataLoader(dataset, batch_size=datamodule.batch_size, shuffle=True, num_workers=0)
 
-    def epoch(self) -> "EpochMarks":
+    def epoch(self) -> EpochMarks:
         self.model.train()
         marks = EpochMarks()
         fetch_started = time.perf_counter()
@@ -225,14 +231,19 @@ class Interleave(Callback):
 
     def rates(self) -> dict[str, list[float]]:
         """Window rates of every pipeline over all epochs but the first (the warm-up)."""
-        return {name: [rate for marks in epochs[1:] for rate in marks.window_rates()]
-                for name, epochs in self.epochs.items()}
+        return {
+            name: [rate for marks in epochs[1:] for rate in marks.window_rates()]
+            for name, epochs in self.epochs.items()
+        }
 
 
 def measure(workload: Workload, batch_size: int, args) -> dict:
     overrides = workload.overrides + [
-        f"trainer.max_epochs={args.epochs + 1}", "early_stopping.patience=1000",
-        f"data.batch_size={batch_size}", "logger=tensorboard", f"progress_bar={args.progress_bar}",
+        f"trainer.max_epochs={args.epochs + 1}",
+        "early_stopping.patience=1000",
+        f"data.batch_size={batch_size}",
+        "logger=tensorboard",
+        f"progress_bar={args.progress_bar}",
     ]
     cfg = compose_train(overrides)
     datamodule = build_datamodule(cfg)
@@ -240,11 +251,13 @@ def measure(workload: Workload, batch_size: int, args) -> dict:
     datamodule.setup("fit")
     n_images = len(datamodule.train_indices)
     dataset = workload.tutorial_dataset(datamodule)
-    interleave = Interleave({
-        "a": lambda module: PlainLoop(cfg, datamodule),
-        "a_same": lambda module: PlainLoop(cfg, datamodule, module.memory_format, uses_fused_kernel(module)),
-        "b": lambda module: TutorialLoop(cfg, datamodule, dataset),
-    })
+    interleave = Interleave(
+        {
+            "a": lambda module: PlainLoop(cfg, datamodule),
+            "a_same": lambda module: PlainLoop(cfg, datamodule, module.memory_format, uses_fused_kernel(module)),
+            "b": lambda module: TutorialLoop(cfg, datamodule, dataset),
+        }
+    )
     started = time.perf_counter()
     pl.seed_everything(cfg.seed, verbose=False)
     trainer = build_trainer(cfg, Path(args.out) / f"{workload.name}_{batch_size}", [interleave])
@@ -252,13 +265,26 @@ def measure(workload: Workload, batch_size: int, args) -> dict:
     trainer.fit(module, datamodule=datamodule)
     windows = interleave.rates()
     rate = {name: statistics.median(rates) for name, rates in windows.items()}
-    print(f"  {workload.name} batch {batch_size}: " + ", ".join(f"{k} {rate[k]:,.0f} img/s" for k in rate)
-          + f" ({len(windows['c'])} windows each, {time.perf_counter() - started:.0f} s)", file=sys.stderr, flush=True)
-    return {"workload": workload.name, "images": n_images, "batch": batch_size, "epochs": args.epochs,
-            "windows": len(windows["c"]), **rate,
-            "layout": ("channels-last" if module.memory_format == torch.channels_last else "NCHW")
-                      + (", fused optimizer" if uses_fused_kernel(module) else ""),
-            "c/a": rate["c"] / rate["a"], "c/a_same": rate["c"] / rate["a_same"], "c/b": rate["c"] / rate["b"]}
+    print(
+        f"  {workload.name} batch {batch_size}: "
+        + ", ".join(f"{k} {rate[k]:,.0f} img/s" for k in rate)
+        + f" ({len(windows['c'])} windows each, {time.perf_counter() - started:.0f} s)",
+        file=sys.stderr,
+        flush=True,
+    )
+    return {
+        "workload": workload.name,
+        "images": n_images,
+        "batch": batch_size,
+        "epochs": args.epochs,
+        "windows": len(windows["c"]),
+        **rate,
+        "layout": ("channels-last" if module.memory_format == torch.channels_last else "NCHW")
+        + (", fused optimizer" if uses_fused_kernel(module) else ""),
+        "c/a": rate["c"] / rate["a"],
+        "c/a_same": rate["c"] / rate["a_same"],
+        "c/b": rate["c"] / rate["b"],
+    }
 
 
 TARGETS = {"c/a": 0.9, "c/b": 1.3}  # for LeNet-5 on MNIST on a 2-core CPU
@@ -275,16 +301,28 @@ def table(rows: list[dict]) -> str:
         "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
-        lines.append(f"| {r['workload']} | {r['images']:,} | {r['batch']} | {r['layout']} | {r['a']:,.0f} | {r['a_same']:,.0f} "
-                     f"| {r['b']:,.0f} | {r['c']:,.0f} | {r['c/a']:.2f} | {r['c/a_same']:.2f} | {r['c/b']:.2f} |")
-    lines += ["", "c/a: sweeplab against the plain loop a user writes (PyTorch's defaults: NCHW layout, the "
-                  "optimizer's default kernel); c/a': the same loop with sweeplab's choices, so the ratio is "
-                  "sweeplab's per-step overhead alone.", ""]
+        lines.append(
+            f"| {r['workload']} | {r['images']:,} | {r['batch']} | {r['layout']} | {r['a']:,.0f} | {r['a_same']:,.0f} "
+            f"| {r['b']:,.0f} | {r['c']:,.0f} | {r['c/a']:.2f} | {r['c/a_same']:.2f} | {r['c/b']:.2f} |"
+        )
+    lines += [
+        "",
+        "c/a: sweeplab against the plain loop a user writes (PyTorch's defaults: NCHW layout, the "
+        "optimizer's default kernel); c/a': the same loop with sweeplab's choices, so the ratio is "
+        "sweeplab's per-step overhead alone.",
+        "",
+    ]
     for r in rows:
         if r["workload"] == "lenet_mnist":
-            checks = [f"{key} {r[key]:.2f} (target >= {target}: {'met' if r[key] >= target else 'NOT met'})"
-                      for key, target in TARGETS.items()]
-            lines.append(f"LeNet-5 on MNIST, batch {r['batch']}: " + ", ".join(checks) + f"; overhead alone c/a' {r['c/a_same']:.2f}")
+            checks = [
+                f"{key} {r[key]:.2f} (target >= {target}: {'met' if r[key] >= target else 'NOT met'})"
+                for key, target in TARGETS.items()
+            ]
+            lines.append(
+                f"LeNet-5 on MNIST, batch {r['batch']}: "
+                + ", ".join(checks)
+                + f"; overhead alone c/a' {r['c/a_same']:.2f}"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -292,24 +330,51 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer timed epochs (under 5 minutes on 2 CPUs)")
     parser.add_argument("--data-dir", default=os.environ.get("DATA_DIR", str(REPO.parent / "shared/data/mnist-10k")))
-    parser.add_argument("--epochs", type=int, default=None, help="timed epochs (repeats) of each pipeline, after one warm-up")
-    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[64, 128],
-                        help="measure each workload at each batch size (per-step overhead weighs more at small ones)")
+    parser.add_argument(
+        "--epochs", type=int, default=None, help="timed epochs (repeats) of each pipeline, after one warm-up"
+    )
+    parser.add_argument(
+        "--batch-sizes",
+        type=int,
+        nargs="+",
+        default=[64, 128],
+        help="measure each workload at each batch size (per-step overhead weighs more at small ones)",
+    )
     parser.add_argument("--progress-bar", default="true", help="include the progress bar in (c)")
     parser.add_argument("--only", choices=["lenet_mnist", "resnet_cifar"], default=None)
     parser.add_argument("--out", default="outputs/benchmarks/throughput")
-    parser.add_argument("--table", default="benchmarks/results/throughput.md", help="also write the table here ('' to skip)")
+    parser.add_argument(
+        "--table", default="benchmarks/results/throughput.md", help="also write the table here ('' to skip)"
+    )
     args = parser.parse_args()
     args.epochs = args.epochs or (6 if args.quick else 12)
     register_resolvers()
     if not (Path(args.data_dir) / "MNIST" / "raw").is_dir():
         parser.error(f"--data-dir {args.data_dir!r} holds no MNIST/raw folder")
     workloads = [
-        Workload("lenet_mnist", ["model=lenet", "data=mnist", f"data.data_dir={args.data_dir}", "data.download=false",
-                  "data.augment.translate=0"],  # MNIST's default shifts: (c) alone would apply them
-                 mnist_tutorial_dataset),
-        Workload("resnet_cifar", ["model=resnet", "model.width_divisor=8", "data=fake", "data.channels=3", "data.size=32",
-                                  f"data.num_samples={1000 if args.quick else 4000}"], pil_tutorial_dataset),
+        Workload(
+            "lenet_mnist",
+            [
+                "model=lenet",
+                "data=mnist",
+                f"data.data_dir={args.data_dir}",
+                "data.download=false",
+                "data.augment.translate=0",
+            ],  # MNIST's default shifts: (c) alone would apply them
+            mnist_tutorial_dataset,
+        ),
+        Workload(
+            "resnet_cifar",
+            [
+                "model=resnet",
+                "model.width_divisor=8",
+                "data=fake",
+                "data.channels=3",
+                "data.size=32",
+                f"data.num_samples={1000 if args.quick else 4000}",
+            ],
+            pil_tutorial_dataset,
+        ),
     ]
     rows = [measure(w, batch, args) for w in workloads if args.only in (None, w.name) for batch in args.batch_sizes]
     text = table(rows)

@@ -52,8 +52,13 @@ WAYS = {"a": "plain PyTorch loop over tensors", "b": "tutorial Dataset + DataLoa
 
 
 def recipe_overrides(args) -> list[str]:
-    return ["model=lenet", "data=mnist", f"data.data_dir={args.data_dir}", f"trainer.max_epochs={args.max_epochs}",
-            f"seed={args.seed}"]
+    return [
+        "model=lenet",
+        "data=mnist",
+        f"data.data_dir={args.data_dir}",
+        f"trainer.max_epochs={args.max_epochs}",
+        f"seed={args.seed}",
+    ]
 
 
 def record(out: Path, epoch: int, test_acc: float) -> None:
@@ -67,7 +72,7 @@ def holdout_train_indices(n: int, val_fraction: float, split_seed: int):
     import torch
 
     order = torch.randperm(n, generator=torch.Generator().manual_seed(split_seed))
-    return order[round(n * val_fraction):].sort().values
+    return order[round(n * val_fraction) :].sort().values
 
 
 def pool_statistics(pool) -> tuple[float, float]:
@@ -93,7 +98,7 @@ def kernel_choice(setting, applies: bool) -> bool:
 
 
 # --- the workers (a) and (b): the same recipe, without sweeplab's training code ------------
-def worker(way: str, args) -> None:
+def worker(way: str, args) -> None:  # noqa: PLR0915 (one linear recipe: split up, the timed steps would hide)
     import inspect
 
     import hydra.utils
@@ -119,8 +124,11 @@ def worker(way: str, args) -> None:
     model = instantiate(model_cfg)(in_shape=(1, 28, 28), num_classes=10)
     # the kernels sweeplab's run picks on a CPU (model.channels_last=auto, optimizer.fused=auto): other kernels round
     # differently, and near the target a last-digit difference moves the first epoch at 99.0% by several
-    layout = torch.channels_last if kernel_choice(cfg.model.channels_last, any(
-        isinstance(layer, torch.nn.Conv2d) for layer in model.modules())) else torch.contiguous_format
+    layout = (
+        torch.channels_last
+        if kernel_choice(cfg.model.channels_last, any(isinstance(layer, torch.nn.Conv2d) for layer in model.modules()))
+        else torch.contiguous_format
+    )
     model = model.to(memory_format=layout)
     optimizer_cfg = OmegaConf.to_container(cfg.optimizer, resolve=True)
     fused = optimizer_cfg.pop("fused", False)
@@ -143,14 +151,15 @@ def worker(way: str, args) -> None:
         def train_batches(epoch: int):
             order = epoch_order(train_indices, cfg.seed, epoch)
             for start in range(0, len(order), batch):
-                yield images[order[start:start + batch]], labels[order[start:start + batch]]
+                yield images[order[start : start + batch]], labels[order[start : start + batch]]
 
         def test_batches():
             for start in range(0, len(test_labels), eval_batch):
-                yield test_images[start:start + eval_batch], test_labels[start:start + eval_batch]
+                yield test_images[start : start + eval_batch], test_labels[start : start + eval_batch]
     else:
         transform = torchvision.transforms.Compose(
-            [torchvision.transforms.ToTensor(), torchvision.transforms.Normalize((mean,), (std,))])
+            [torchvision.transforms.ToTensor(), torchvision.transforms.Normalize((mean,), (std,))]
+        )
         train_data = torchvision.datasets.MNIST(str(args.data_dir), train=True, transform=transform)
         test_data = torchvision.datasets.MNIST(str(args.data_dir), train=False, transform=transform)
         # a generator of their own: a DataLoader draws each iterator's base seed from the global generator
@@ -174,7 +183,9 @@ def worker(way: str, args) -> None:
         scheduler.step()
         model.eval()
         with torch.no_grad():
-            correct = sum(int((model(x.contiguous(memory_format=layout)).argmax(1) == y).sum()) for x, y in test_batches())
+            correct = sum(
+                int((model(x.contiguous(memory_format=layout)).argmax(1) == y).sum()) for x, y in test_batches()
+            )
         record(args.out, epoch, correct / test_size)
         if correct / test_size >= args.target:
             return
@@ -184,10 +195,15 @@ def worker(way: str, args) -> None:
 def warm_caches(data_dir: Path) -> None:
     """Import what the three ways import, and read the images, once before timing: the first way to run would
     otherwise also pay for reading the packages and the data from disk (once here, 9 s more start-up for (a))."""
-    subprocess.run([sys.executable, "-c", "import lightning.pytorch, hydra, torchvision, sweeplab.cli.train"], check=True)
+    subprocess.run(
+        [sys.executable, "-c", "import lightning.pytorch, hydra, torchvision, sweeplab.cli.train"], check=True
+    )
     for path in data_dir.rglob("*"):
         if path.is_file():
             path.read_bytes()
+
+
+TEST_EACH_EPOCH = "epoch_tester.TestEachEpoch"  # benchmarks/epoch_tester.py: the test accuracy after each epoch
 
 
 def launch(way: str, repeat: int, args, work: Path) -> dict:
@@ -196,31 +212,71 @@ def launch(way: str, repeat: int, args, work: Path) -> dict:
     if way == "c":
         # the command a user types, its run folder under a scratch outputs/ of this benchmark's own
         shutil.rmtree(work / "c_outputs", ignore_errors=True)
-        command = [sys.executable, str(REPO / "train.py"), *recipe_overrides(args), f"paths.output_dir={work / 'c_outputs'}",
-                   "+callbacks.time_to_accuracy._target_=epoch_tester.TestEachEpoch",
-                   f"+callbacks.time_to_accuracy.target={args.target}", f"+callbacks.time_to_accuracy.out={out}"]
+        command = [
+            sys.executable,
+            str(REPO / "train.py"),
+            *recipe_overrides(args),
+            f"paths.output_dir={work / 'c_outputs'}",
+            f"+callbacks.time_to_accuracy._target_={TEST_EACH_EPOCH}",
+            f"+callbacks.time_to_accuracy.target={args.target}",
+            f"+callbacks.time_to_accuracy.out={out}",
+        ]
     else:
-        command = [sys.executable, __file__, "--worker", way, "--out", str(out), "--data-dir", str(args.data_dir),
-                   "--target", str(args.target), "--max-epochs", str(args.max_epochs), "--seed", str(args.seed)]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO / "benchmarks"),
-                                                                     os.environ.get("PYTHONPATH")]))}
+        command = [
+            sys.executable,
+            __file__,
+            "--worker",
+            way,
+            "--out",
+            str(out),
+            "--data-dir",
+            str(args.data_dir),
+            "--target",
+            str(args.target),
+            "--max-epochs",
+            str(args.max_epochs),
+            "--seed",
+            str(args.seed),
+        ]
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO / "benchmarks"), os.environ.get("PYTHONPATH")])),
+        # the benchmark's own callback, trusted explicitly (sweeplab builds only conf/'s targets otherwise)
+        "SWEEPLAB_TRUSTED_TARGETS": ",".join(
+            filter(None, [TEST_EACH_EPOCH, os.environ.get("SWEEPLAB_TRUSTED_TARGETS")])
+        ),
+    }
     started = time.time()
     subprocess.run(command, check=True, env=env, cwd=work, stdout=subprocess.DEVNULL)
     epochs = [json.loads(line) for line in out.read_text().splitlines()]
     reached = next((row for row in epochs if row["test_acc"] >= args.target), None)
-    row = {"way": way, "pipeline": WAYS[way], "epochs": len(epochs), "best_test_acc": max(r["test_acc"] for r in epochs),
-           "seconds": reached["at"] - started if reached else None, "epoch_reached": reached["epoch"] if reached else None,
-           "first_epoch_s": epochs[0]["at"] - started, **time_split(epochs, started)}
-    print(f"  ({way}) {WAYS[way]}, run {repeat}: " + (f"{row['seconds']:.1f} s to {args.target:.3f} (epoch {row['epoch_reached']})"
-                                        if reached else f"never reached {args.target} in {len(epochs)} epochs"),
-          file=sys.stderr, flush=True)
+    row = {
+        "way": way,
+        "pipeline": WAYS[way],
+        "epochs": len(epochs),
+        "best_test_acc": max(r["test_acc"] for r in epochs),
+        "seconds": reached["at"] - started if reached else None,
+        "epoch_reached": reached["epoch"] if reached else None,
+        "first_epoch_s": epochs[0]["at"] - started,
+        **time_split(epochs, started),
+    }
+    print(
+        f"  ({way}) {WAYS[way]}, run {repeat}: "
+        + (
+            f"{row['seconds']:.1f} s to {args.target:.3f} (epoch {row['epoch_reached']})"
+            if reached
+            else f"never reached {args.target} in {len(epochs)} epochs"
+        ),
+        file=sys.stderr,
+        flush=True,
+    )
     return row
 
 
 def time_split(epochs: list[dict], started: float) -> dict:
     """Where a way's time went: ``epoch_s``, the median time of an epoch after the first (training and
     evaluation), and ``startup_s``, the first epoch's end less one such epoch (imports, loading, set-up)."""
-    gaps = [later["at"] - earlier["at"] for earlier, later in zip(epochs, epochs[1:])]
+    gaps = [later["at"] - earlier["at"] for earlier, later in zip(epochs, epochs[1:], strict=False)]
     if not gaps:
         return {"epoch_s": None, "startup_s": None}
     epoch_s = statistics.median(gaps)
@@ -236,18 +292,22 @@ def summary(runs: list[dict]) -> dict:
     """One way's repeats as one row: the median of each time, the epochs at which they reached the target."""
     epochs = sorted({run["epoch_reached"] for run in runs if run["epoch_reached"]})
     seconds = [run["seconds"] for run in runs if run["seconds"] is not None]
-    return {"way": runs[0]["way"], "pipeline": runs[0]["pipeline"], "runs": len(runs),
-            "best_test_acc": max(run["best_test_acc"] for run in runs),
-            "epoch_reached": "-".join(map(str, sorted({epochs[0], epochs[-1]}))) if epochs else None,
-            **{key: median_of(runs, key) for key in ("seconds", "first_epoch_s", "startup_s", "epoch_s")},
-            "seconds_range": [min(seconds), max(seconds)] if len(seconds) == len(runs) else None}
+    return {
+        "way": runs[0]["way"],
+        "pipeline": runs[0]["pipeline"],
+        "runs": len(runs),
+        "best_test_acc": max(run["best_test_acc"] for run in runs),
+        "epoch_reached": "-".join(map(str, sorted({epochs[0], epochs[-1]}))) if epochs else None,
+        **{key: median_of(runs, key) for key in ("seconds", "first_epoch_s", "startup_s", "epoch_s")},
+        "seconds_range": [min(seconds), max(seconds)] if len(seconds) == len(runs) else None,
+    }
 
 
 def ratios(runs: dict[str, list[dict]], ratio: str, key: str) -> list[float] | None:
     """``ratio`` ("c/a") of ``key`` in each repeat: the ways of one repeat ran back to back, so each
     ratio compares times taken minutes apart, not across the whole benchmark's drift."""
     top, bottom = (runs[way] for way in ratio.split("/"))
-    pairs = [(t.get(key), b.get(key)) for t, b in zip(top, bottom)]
+    pairs = [(t.get(key), b.get(key)) for t, b in zip(top, bottom, strict=False)]
     return [t / b for t, b in pairs] if all(t and b for t, b in pairs) else None
 
 
@@ -255,17 +315,22 @@ def table(runs: dict[str, list[dict]], target: float) -> str:
     from machine import describe  # benchmarks/machine.py
 
     repeats = len(next(iter(runs.values())))
-    lines = [f"machine: {describe()}; each way ran {repeats} time(s), the ways taking turns; times are medians", "",
-             f"| way | pipeline | s to test_acc >= {target} | range (s) | epoch | first epoch done (s) | start-up (s) "
-             "| s per epoch | best test_acc |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        f"machine: {describe()}; each way ran {repeats} time(s), the ways taking turns; times are medians",
+        "",
+        f"| way | pipeline | s to test_acc >= {target} | range (s) | epoch | first epoch done (s) | start-up (s) "
+        "| s per epoch | best test_acc |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     show = lambda value: f"{value:.1f}" if value is not None else "-"  # noqa: E731
     for row in map(summary, runs.values()):
         seconds = show(row["seconds"]) if row["seconds"] is not None else "not reached"
         spread = "-".join(f"{value:.1f}" for value in row["seconds_range"]) if row["seconds_range"] else "-"
-        lines.append(f"| {row['way']} | {row['pipeline']} | {seconds} | {spread} | {row['epoch_reached'] or '-'} | "
-                     f"{show(row['first_epoch_s'])} | {show(row['startup_s'])} | {show(row['epoch_s'])} | "
-                     f"{row['best_test_acc']:.4f} |")
+        lines.append(
+            f"| {row['way']} | {row['pipeline']} | {seconds} | {spread} | {row['epoch_reached'] or '-'} | "
+            f"{show(row['first_epoch_s'])} | {show(row['startup_s'])} | {show(row['epoch_s'])} | "
+            f"{row['best_test_acc']:.4f} |"
+        )
     lines.append("")
     for ratio, limit in LIMITS.items():
         if not all(way in runs for way in ratio.split("/")):
@@ -275,12 +340,14 @@ def table(runs: dict[str, list[dict]], target: float) -> str:
             lines.append(f"- {ratio}: n/a (a way never reached the target)")
             continue
         value = statistics.median(values)
-        lines.append(f"- {ratio} = {value:.2f} (goal <= {limit}: {'meets' if value <= limit else 'misses'}); "
-                     f"each run: {', '.join(f'{v:.2f}' for v in values)}")
+        lines.append(
+            f"- {ratio} = {value:.2f} (goal <= {limit}: {'meets' if value <= limit else 'misses'}); "
+            f"each run: {', '.join(f'{v:.2f}' for v in values)}"
+        )
         per_epoch = ratios(runs, ratio, "epoch_s")
         if per_epoch:
             top, bottom = (runs[way] for way in ratio.split("/"))
-            startup = statistics.median(t["startup_s"] - b["startup_s"] for t, b in zip(top, bottom))
+            startup = statistics.median(t["startup_s"] - b["startup_s"] for t, b in zip(top, bottom, strict=False))
             lines.append(f"  per epoch {statistics.median(per_epoch):.2f}, start-up {startup:+.1f} s")
     return "\n".join(lines) + "\n"
 
@@ -294,8 +361,12 @@ def main() -> None:
     parser.add_argument("--ways", default="abc")
     parser.add_argument("--repeats", type=int, default=3, help="runs of each way, taking turns (times are medians)")
     parser.add_argument("--results", type=Path, default=RESULTS, help="where the table goes")
-    parser.add_argument("--work", type=Path, default=REPO / "outputs" / "benchmarks" / "time_to_accuracy",
-                        help="scratch folder of the runs")
+    parser.add_argument(
+        "--work",
+        type=Path,
+        default=REPO / "outputs" / "benchmarks" / "time_to_accuracy",
+        help="scratch folder of the runs",
+    )
     parser.add_argument("--worker", choices=["a", "b"], help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -18,8 +18,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-
 from machine import describe  # benchmarks/machine.py
+
 from sweeplab.config.compose import compose_train
 from sweeplab.config.resolvers import register_resolvers
 from sweeplab.files import write_json_atomic, write_text_atomic
@@ -65,18 +65,29 @@ ROWS = zoo_rows()
 def train(name: str, args, out_root: Path) -> dict:
     model, knobs = ROWS[name]
     overrides = [
-        f"model={model}", *knobs, f"data.data_dir={args.data_dir}", "data.download=false",
-        f"trainer.max_epochs={args.epochs}", f"early_stopping.patience={args.epochs + 1}",
-        f"seed={args.seed}", "logger=csv", "progress_bar=false",
+        f"model={model}",
+        *knobs,
+        f"data.data_dir={args.data_dir}",
+        "data.download=false",
+        f"trainer.max_epochs={args.epochs}",
+        f"early_stopping.patience={args.epochs + 1}",
+        f"seed={args.seed}",
+        "logger=csv",
+        "progress_bar=false",
     ]
     cfg = compose_train(overrides)
     results = fit(cfg, out_root / name)
     seconds_per_epoch = sum(row["epoch_s"] for row in results.history) / results.epochs_run
     return {
-        "model": model, "overrides": " ".join(knobs), "params": results.num_params,
+        "model": model,
+        "overrides": " ".join(knobs),
+        "params": results.num_params,
         "s_per_epoch": seconds_per_epoch,
-        "test_acc": results.test_acc, "best_val_acc": results.best_val_acc, "status": results.status,
-        "train_size": results.train_size, "test_size": results.test_size,
+        "test_acc": results.test_acc,
+        "best_val_acc": results.best_val_acc,
+        "status": results.status,
+        "train_size": results.train_size,
+        "test_size": results.test_size,
     }
 
 
@@ -90,8 +101,10 @@ def table(rows: list[dict], args) -> str:
         "|---|---|---:|---:|---:|---:|",
     ]
     for r in rows:
-        lines.append(f"| {r['model']} | {r['overrides'] or '-'} | {r['params']:,} | {r['s_per_epoch']:.1f} "
-                     f"| {r['test_acc']:.4f} | {r['best_val_acc']:.4f} |")
+        lines.append(
+            f"| {r['model']} | {r['overrides'] or '-'} | {r['params']:,} | {r['s_per_epoch']:.1f} "
+            f"| {r['test_acc']:.4f} | {r['best_val_acc']:.4f} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -111,8 +124,11 @@ def main() -> None:
         for name in args.models:
             rows.append(train(name, args, Path(tmp)))
             r = rows[-1]
-            print(f"{name}: {r['params']:,} params, {r['s_per_epoch']:.1f} s/epoch, test_acc {r['test_acc']:.4f}",
-                  file=sys.stderr, flush=True)
+            print(
+                f"{name}: {r['params']:,} params, {r['s_per_epoch']:.1f} s/epoch, test_acc {r['test_acc']:.4f}",
+                file=sys.stderr,
+                flush=True,
+            )
             # rewrite the table after every model: an interrupted run keeps what it measured
             write_text_atomic(args.out, table(rows, args))
             write_json_atomic(Path(args.out).with_suffix(".json"), rows)

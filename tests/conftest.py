@@ -12,6 +12,7 @@ import torch
 
 from sweeplab.config.compose import compose_train
 from sweeplab.config.resolvers import register_resolvers
+from sweeplab.config.trust import TRUSTED_TARGETS_ENV
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_MNIST = REPO.parent / "shared" / "data" / "mnist-10k"
@@ -21,8 +22,13 @@ torch.set_num_threads(min(2, torch.get_num_threads()))
 
 # small, fast settings for synthetic-data runs
 FAKE_FAST = [
-    "data=fake", "data.num_samples=256", "data.num_test_samples=64", "data.batch_size=32",
-    "trainer.max_epochs=2", "logger=csv", "progress_bar=false",
+    "data=fake",
+    "data.num_samples=256",
+    "data.num_test_samples=64",
+    "data.batch_size=32",
+    "trainer.max_epochs=2",
+    "logger=csv",
+    "progress_bar=false",
 ]
 
 
@@ -48,9 +54,17 @@ def mnist_dir() -> Path:
 
 
 HELPERS = Path(__file__).resolve().parent / "helpers"
+# Test callbacks are code sweeplab does not ship: they are trusted the one documented way (sweeplab.config.trust),
+# for the modules of tests/helpers and those tests write into their own folder.
+TEST_TARGET_MODULES = sorted(path.stem for path in HELPERS.glob("*.py")) + ["broken_callback", "faulty_callbacks"]
+os.environ[TRUSTED_TARGETS_ENV] = ",".join(
+    filter(None, [os.environ.get(TRUSTED_TARGETS_ENV), *(f"{module}." for module in TEST_TARGET_MODULES)])
+)
 
 
-def run_cli(script: str, *args: str, cwd: Path, timeout: float = 600, env: dict | None = None) -> subprocess.CompletedProcess:
+def run_cli(
+    script: str, *args: str, cwd: Path, timeout: float = 600, env: dict | None = None
+) -> subprocess.CompletedProcess:
     """Run a root script (train.py, sweep.py, ...) as a user would, in ``cwd``.
 
     ``tests/helpers`` is importable, so ``+callbacks.x._target_=module.Class`` can add test callbacks.
@@ -58,8 +72,12 @@ def run_cli(script: str, *args: str, cwd: Path, timeout: float = 600, env: dict 
     pythonpath = os.pathsep.join(filter(None, [str(HELPERS), os.environ.get("PYTHONPATH")]))
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "HYDRA_FULL_ERROR": "0", "PYTHONPATH": pythonpath, **(env or {})}
     return subprocess.run(
-        [sys.executable, str(REPO / script), *args], cwd=cwd, env=env,
-        capture_output=True, text=True, timeout=timeout,
+        [sys.executable, str(REPO / script), *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 

@@ -26,8 +26,17 @@ def multirun(tmp_path_factory) -> tuple[Path, list[dict]]:
     """A real 3-run grid over the learning rate (one train.py -m process), and its results."""
     cwd = tmp_path_factory.mktemp("grid")
     done = run_cli(
-        "train.py", "-m", "data=fake", "data.num_samples=256", "data.num_test_samples=64", "data.batch_size=32",
-        "model=mlp", "trainer.max_epochs=2", "logger=csv", "progress_bar=false", f"optimizer.lr={','.join(LRS)}",
+        "train.py",
+        "-m",
+        "data=fake",
+        "data.num_samples=256",
+        "data.num_test_samples=64",
+        "data.batch_size=32",
+        "model=mlp",
+        "trainer.max_epochs=2",
+        "logger=csv",
+        "progress_bar=false",
+        f"optimizer.lr={','.join(LRS)}",
         cwd=cwd,
     )
     assert done.returncode == 0, done.stderr[-3000:]
@@ -98,19 +107,24 @@ def test_the_root_script_prints_csv_and_refuses_bad_paths_in_one_line(multirun, 
 
     missing = run_cli("compare.py", str(tmp_path / "nowhere"), cwd=tmp_path)
     assert missing.returncode == 2 and missing.stdout == ""
-    assert missing.stderr.strip().count("\n") == 0 and "nowhere" in missing.stderr and "does not exist" in missing.stderr
+    assert (
+        missing.stderr.strip().count("\n") == 0 and "nowhere" in missing.stderr and "does not exist" in missing.stderr
+    )
     (tmp_path / "empty").mkdir()
     empty = run_cli("compare.py", "empty", "--metric", "test_acc", cwd=tmp_path)
     assert empty.returncode == 2 and "holds no run" in empty.stderr
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--metric", "accuracy"], "--metric='accuracy' is invalid"),
-    (["--format", "xlsx"], "--format='xlsx' is invalid"),
-    (["--top", "0"], "--top=0 is invalid"),
-    (["--filter", "optimizer.lr"], "KEY=VALUE"),
-    (["--filter", "optimizer.rl=0.1"], "did you mean optimizer.lr"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--metric", "accuracy"], "--metric='accuracy' is invalid"),
+        (["--format", "xlsx"], "--format='xlsx' is invalid"),
+        (["--top", "0"], "--top=0 is invalid"),
+        (["--filter", "optimizer.lr"], "KEY=VALUE"),
+        (["--filter", "optimizer.rl=0.1"], "did you mean optimizer.lr"),
+    ],
+)
 def test_bad_options_exit_2_naming_the_option(multirun, capsys, argv, message):
     root, _ = multirun
     with pytest.raises(SystemExit) as stopped:
@@ -122,12 +136,26 @@ def test_bad_options_exit_2_naming_the_option(multirun, capsys, argv, message):
 # --- synthetic run folders: seeds, failures, datasets ----------------------------------------
 
 
-def _write_run(folder: Path, *, lr: float, seed: int, test_acc: float | None, status: str = "completed",
-               dataset: str = "fake", batch_size: int = 32) -> Path:
+def _write_run(
+    folder: Path,
+    *,
+    lr: float,
+    seed: int,
+    test_acc: float | None,
+    status: str = "completed",
+    dataset: str = "fake",
+    batch_size: int = 32,
+) -> Path:
     folder.mkdir(parents=True)
     results = {
-        "status": status, "dataset": dataset, "model": "LeNet5", "test_acc": test_acc,
-        "best_val_acc": None if test_acc is None else test_acc / 2, "epochs_run": 3, "duration_s": 1.5, "seed": seed,
+        "status": status,
+        "dataset": dataset,
+        "model": "LeNet5",
+        "test_acc": test_acc,
+        "best_val_acc": None if test_acc is None else test_acc / 2,
+        "epochs_run": 3,
+        "duration_s": 1.5,
+        "seed": seed,
         "hparams": {"model": "LeNet5", "optimizer.lr": lr, "data.batch_size": batch_size, "seed": seed},
     }
     (folder / "results.json").write_text(json.dumps(results))
@@ -146,7 +174,9 @@ def test_group_seeds_gives_mean_std_and_count_per_config(tmp_path, capsys):
     for row in table.rows:
         values = accuracies[row["optimizer.lr"]]
         assert row["seeds"] == 3
-        assert row["test_acc"] == MeanStd(pytest.approx(statistics.fmean(values)), pytest.approx(statistics.stdev(values)), 3)
+        assert row["test_acc"] == MeanStd(
+            pytest.approx(statistics.fmean(values)), pytest.approx(statistics.stdev(values)), 3
+        )
 
     compare([str(tmp_path), "--group-seeds"])
     header, rows = _markdown_rows(capsys.readouterr().out)
@@ -207,12 +237,22 @@ QUERY_RUNS = [
 ]
 
 
-@pytest.mark.parametrize("query, kept", [
-    ("model=lenet", "ab"), ("model=LeNet and optimizer.lr<0.01", "a"), ("test_acc>0.96", "ab"),
-    ("test_acc>=0.97 or model=mlp", "abcd"), ("model!=lenet", "cd"), ("status=failed", "d"),
-    ("optimizer.lr in [0.001, 0.01]", "acd"), ("model in ['mlp']", "cd"), ("test_acc<1", "abc"),  # d: no test_acc
-    ("model=mlp and (status=failed or test_acc>0.99)", "d"), ("optimizer.lr=1e-3", "ac"),
-])
+@pytest.mark.parametrize(
+    "query, kept",
+    [
+        ("model=lenet", "ab"),
+        ("model=LeNet and optimizer.lr<0.01", "a"),
+        ("test_acc>0.96", "ab"),
+        ("test_acc>=0.97 or model=mlp", "abcd"),
+        ("model!=lenet", "cd"),
+        ("status=failed", "d"),
+        ("optimizer.lr in [0.001, 0.01]", "acd"),
+        ("model in ['mlp']", "cd"),
+        ("test_acc<1", "abc"),  # d: no test_acc
+        ("model=mlp and (status=failed or test_acc>0.99)", "d"),
+        ("optimizer.lr=1e-3", "ac"),
+    ],
+)
 def test_where_keeps_the_runs_its_conditions_match(query, kept):
     from sweeplab.reports.query import select
 
@@ -232,11 +272,15 @@ def test_seed_groups_get_intervals_and_welchs_test_of_the_best_two():
     runs = [_record(f"l{i}", model="lenet", seed=i, test_acc=v) for i, v in enumerate(lenet)]
     runs += [_record(f"m{i}", model="mlp", seed=i, test_acc=v) for i, v in enumerate(mlp)]
     lines = build_table(runs, metric="test_acc", group_seeds=True).comparison
-    half = stats.t.ppf(0.975, 2) * statistics.stdev(lenet) / 3 ** 0.5
-    assert lines[0] == (f"model=lenet: test_acc {statistics.fmean(lenet):.4f} ± {statistics.stdev(lenet):.4f} over n=3, "
-                        f"95% interval [{statistics.fmean(lenet) - half:.4f}, {statistics.fmean(lenet) + half:.4f}]")
+    half = stats.t.ppf(0.975, 2) * statistics.stdev(lenet) / 3**0.5
+    assert lines[0] == (
+        f"model=lenet: test_acc {statistics.fmean(lenet):.4f} ± {statistics.stdev(lenet):.4f} over n=3, "
+        f"95% interval [{statistics.fmean(lenet) - half:.4f}, {statistics.fmean(lenet) + half:.4f}]"
+    )
     p_value = stats.ttest_ind(lenet, mlp, equal_var=False).pvalue
-    assert lines[2].startswith(f"model=lenet vs model=mlp: test_acc {statistics.fmean(lenet) - statistics.fmean(mlp):.4f} higher")
+    assert lines[2].startswith(
+        f"model=lenet vs model=mlp: test_acc {statistics.fmean(lenet) - statistics.fmean(mlp):.4f} higher"
+    )
     assert f"p={p_value:.3g}" in lines[2] and "significant at the 5% level: model=lenet is better" in lines[2]
 
 

@@ -24,7 +24,12 @@ from sweeplab.files import write_json_atomic
 
 POOL = 256  # FAKE_FAST's data.num_samples
 # noise makes fake data hard enough that folds score differently (not all 1.0)
-CV_FAST = [o for o in FAKE_FAST if o != "logger=csv"] + ["logger=tensorboard", "model=mlp", "data.noise=3", "cv.folds=3"]
+CV_FAST = [o for o in FAKE_FAST if o != "logger=csv"] + [
+    "logger=tensorboard",
+    "model=mlp",
+    "data.noise=3",
+    "cv.folds=3",
+]
 
 
 def _cv(tmp_path_factory, name: str, *extra: str) -> tuple[Path, dict]:
@@ -63,7 +68,7 @@ def test_folds_partition_the_pool_and_are_stratified(cv_run):
     stored = _stored_val_indices(run_dir)
     assert len(stored) == 3
     for i, first in enumerate(stored):
-        for second in stored[i + 1:]:
+        for second in stored[i + 1 :]:
             assert not set(first) & set(second), "validation folds overlap"
     assert sorted(index for fold in stored for index in fold) == list(range(POOL))
     rows = _csv_rows(run_dir)
@@ -85,7 +90,9 @@ def test_each_fold_is_a_run_of_its_own_that_never_sees_the_test_set(cv_run):
         assert list((run_dir / f"fold_{i}").glob("events.out.tfevents.*")), "each fold is a TensorBoard run"
 
 
-def test_same_config_gives_identical_fold_scores_and_another_split_seed_other_folds(cv_run, cv_run_again, cv_run_other_seed):
+def test_same_config_gives_identical_fold_scores_and_another_split_seed_other_folds(
+    cv_run, cv_run_again, cv_run_other_seed
+):
     (dir_a, a), (dir_b, b), (dir_c, _) = cv_run, cv_run_again, cv_run_other_seed
     assert [r["val_acc"] for r in a["fold_results"]] == [r["val_acc"] for r in b["fold_results"]]
     assert [r["val_loss"] for r in a["fold_results"]] == [r["val_loss"] for r in b["fold_results"]]
@@ -98,7 +105,8 @@ def test_repeats_use_consecutive_split_seeds():
     labels = np.arange(60) % 3
     folds = stratified_folds(labels, folds=4, repeats=2, split_seed=7)
     assert [(f.index, f.repeat, f.fold, f.split_seed) for f in folds] == [
-        (i, i // 4, i % 4, 7 + i // 4) for i in range(8)]
+        (i, i // 4, i % 4, 7 + i // 4) for i in range(8)
+    ]
     for repeat in (0, 1):
         val = np.concatenate([f.val_indices for f in folds if f.repeat == repeat])
         assert sorted(val.tolist()) == list(range(60))
@@ -108,17 +116,25 @@ def test_repeats_use_consecutive_split_seeds():
 
 
 def test_repeated_cv_trains_every_fold_of_every_repeat(tmp_path):
-    cfg = compose_config(CV_FAST + ["logger=csv", "cv.folds=2", "cv.repeats=2", "cv.split_seed=5", "trainer.max_epochs=1"])
+    cfg = compose_config(
+        CV_FAST + ["logger=csv", "cv.folds=2", "cv.repeats=2", "cv.split_seed=5", "trainer.max_epochs=1"]
+    )
     report = cross_validate(cfg, tmp_path)
     rows = _csv_rows(tmp_path)
     assert report["status"] == "completed" and report["split_seeds"] == [5, 6]
-    assert [(int(r["repeat"]), int(r["fold"]), int(r["split_seed"])) for r in rows] == [(0, 0, 5), (0, 1, 5), (1, 0, 6), (1, 1, 6)]
+    assert [(int(r["repeat"]), int(r["fold"]), int(r["split_seed"])) for r in rows] == [
+        (0, 0, 5),
+        (0, 1, 5),
+        (1, 0, 6),
+        (1, 1, 6),
+    ]
     assert sorted(p.name for p in tmp_path.glob("fold_*")) == ["fold_0", "fold_1", "fold_2", "fold_3"]
     for repeat in ("0", "1"):
         assert sum(int(r["val_size"]) for r in rows if r["repeat"] == repeat) == POOL
     assert report["summary"]["val_acc"]["n"] == 4
     assert report["summary"]["val_acc"]["corrected_sem"] == pytest.approx(
-        report["summary"]["val_acc"]["std"] * math.sqrt(1 / 4 + 1))  # n_test / n_train = 128 / 128
+        report["summary"]["val_acc"]["std"] * math.sqrt(1 / 4 + 1)
+    )  # n_test / n_train = 128 / 128
 
 
 # --- the report -------------------------------------------------------------------------
@@ -138,21 +154,29 @@ def test_summary_agrees_with_a_recomputation_from_the_csv(cv_run):
         assert summary["n"] == n == 3
         assert summary["mean"] == pytest.approx(mean) and summary["std"] == pytest.approx(std)
         assert summary["sem"] == pytest.approx(sem)
-        assert (summary["ci_low"], summary["ci_high"]) == pytest.approx((low, high))
-        assert summary["corrected_ci_high"] - summary["mean"] == pytest.approx(scipy_stats.t.ppf(0.975, n - 1) * corrected)
+        floor, ceiling = (
+            (0.0, 1.0) if metric == "val_acc" else (-math.inf, math.inf)
+        )  # an accuracy's interval is clipped
+        assert (summary["ci_low"], summary["ci_high"]) == pytest.approx((max(low, floor), min(high, ceiling)))
+        assert summary["ci_clipped"] == (low < floor or high > ceiling)
+        corrected_high = mean + scipy_stats.t.ppf(0.975, n - 1) * corrected
+        assert summary["corrected_ci_high"] == pytest.approx(min(corrected_high, ceiling))
     assert std > 0, "fold scores should differ on noisy data, or the interval test proves nothing"
     on_disk = json.loads((run_dir / "cv_report.json").read_text())
     assert on_disk["summary"] == json.loads(json.dumps(report["summary"]))
     markdown = (run_dir / "cv_report.md").read_text()
     assert f"{report['summary']['val_acc']['mean']:.4f}" in markdown
     assert f"[{report['summary']['val_acc']['ci_low']:.4f}, {report['summary']['val_acc']['ci_high']:.4f}]" in markdown
+    acc = report["summary"]["val_acc"]
+    assert ("(clipped to [0, 1])" in markdown) == (acc["ci_clipped"] or acc["corrected_ci_clipped"])
     assert (run_dir / "cv_report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_per_class_accuracy_comes_from_the_fold_confusions(cv_run):
     run_dir, report = cv_run
-    confusions = [np.array(json.loads((run_dir / f"fold_{i}" / "results.json").read_text())["val_confusion"])
-                  for i in range(3)]
+    confusions = [
+        np.array(json.loads((run_dir / f"fold_{i}" / "results.json").read_text())["val_confusion"]) for i in range(3)
+    ]
     recalls = np.stack([c.diagonal() / c.sum(axis=1) for c in confusions])  # (folds, classes)
     assert [row["class"] for row in report["per_class"]] == [f"class_{i}" for i in range(10)]
     assert [row["mean"] for row in report["per_class"]] == pytest.approx(recalls.mean(axis=0).tolist())
@@ -186,7 +210,7 @@ B_SCORES = [0.89, 0.92, 0.91, 0.92, 0.90]
 
 
 def _hand_corrected_ttest(a, b, n_train, n_test):
-    d = [x - y for x, y in zip(a, b)]
+    d = [x - y for x, y in zip(a, b, strict=True)]
     J = len(d)
     mean = sum(d) / J
     variance = sum((x - mean) ** 2 for x in d) / (J - 1)
@@ -210,13 +234,33 @@ def test_corrected_resampled_ttest_matches_a_hand_computation():
 
 def _fake_cv_run(run_dir: Path, scores, seed: int = 0, model: str = "Net") -> Path:
     """A CV run folder with made-up fold scores (5 folds of a 1,000-image pool)."""
-    folds = [{"index": i, "repeat": 0, "fold": i, "split_seed": seed, "train_size": 800, "val_size": 200,
-              "val_indices": list(range((i + seed) % 5 * 200, ((i + seed) % 5 + 1) * 200))} for i in range(5)]
+    folds = [
+        {
+            "index": i,
+            "repeat": 0,
+            "fold": i,
+            "split_seed": seed,
+            "train_size": 800,
+            "val_size": 200,
+            "val_indices": list(range((i + seed) % 5 * 200, ((i + seed) % 5 + 1) * 200)),
+        }
+        for i in range(5)
+    ]
     write_json_atomic(run_dir / "cv_folds.json", {"pool_size": 1000, "folds": folds})
-    write_json_atomic(run_dir / "cv_report.json", {
-        "dataset": "fake", "model": model, "folds": 5, "repeats": 1, "split_seeds": [seed],
-        "fold_results": [{"index": i, "repeat": 0, "status": "completed", "val_acc": s, "val_loss": 1 - s}
-                         for i, s in enumerate(scores)]})
+    write_json_atomic(
+        run_dir / "cv_report.json",
+        {
+            "dataset": "fake",
+            "model": model,
+            "folds": 5,
+            "repeats": 1,
+            "split_seeds": [seed],
+            "fold_results": [
+                {"index": i, "repeat": 0, "status": "completed", "val_acc": s, "val_loss": 1 - s}
+                for i, s in enumerate(scores)
+            ],
+        },
+    )
     return run_dir
 
 
@@ -251,10 +295,15 @@ def test_paired_comparison_refuses_runs_with_different_folds(tmp_path, cv_run, c
 
 
 # --- bad input ------------------------------------------------------------------------------
-@pytest.mark.parametrize("override, key", [
-    ("cv.folds=1", "cv.folds"), ("cv.folds=-3", "cv.folds"), ("cv.repeats=0", "cv.repeats"),
-    ("cv.split_seed=-1", "cv.split_seed"),
-])
+@pytest.mark.parametrize(
+    "override, key",
+    [
+        ("cv.folds=1", "cv.folds"),
+        ("cv.folds=-3", "cv.folds"),
+        ("cv.repeats=0", "cv.repeats"),
+        ("cv.split_seed=-1", "cv.split_seed"),
+    ],
+)
 def test_bad_cv_settings_are_refused_before_any_work(tmp_path, override, key):
     cfg = compose_config(FAKE_FAST + ["cv.folds=3", override])
     with pytest.raises(ConfigError, match=f"^{key}=") as refused:
@@ -266,7 +315,9 @@ def test_bad_cv_settings_are_refused_before_any_work(tmp_path, override, key):
 def test_more_folds_than_the_smallest_class_has_samples_is_refused(tmp_path):
     # 45 samples of 10 classes: five classes have 5 samples, five have 4
     cfg = compose_config(FAKE_FAST + ["data.num_samples=45", "cv.folds=5"])
-    with pytest.raises(ConfigError, match=r"cv.folds=5 is invalid: must be at most 4, the smallest class count") as refused:
+    with pytest.raises(
+        ConfigError, match=r"cv.folds=5 is invalid: must be at most 4, the smallest class count"
+    ) as refused:
         cross_validate(cfg, tmp_path)
     assert refused.value.key == "cv.folds"
     check_folds_fit_classes(4, np.arange(45) % 10)  # 4 folds fit
@@ -278,12 +329,14 @@ def _objective(tmp_path: Path, bad_trials: set[int]):
         lr = ["optimizer=sgd", "optimizer.lr=1e-6"] if trial.number in bad_trials else ["optimizer.lr=0.003"]
         cfg = compose_config(CV_FAST + ["logger=csv", *lr])
         return cv_objective(trial, cfg, tmp_path / f"trial_{trial.number}", "val_acc")
+
     return objective
 
 
 def test_cv_objective_prunes_a_bad_trial_after_its_first_fold(tmp_path):
-    study = optuna.create_study(direction="maximize",
-                                pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0))
+    study = optuna.create_study(
+        direction="maximize", pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0)
+    )
     study.optimize(_objective(tmp_path, bad_trials={2}), n_trials=4)
     states = [trial.state for trial in study.trials]
     assert len(states) == 4 and states.count(optuna.trial.TrialState.PRUNED) >= 1
@@ -305,20 +358,28 @@ def test_cv_objective_prunes_a_bad_trial_after_its_first_fold(tmp_path):
 
 def test_with_the_wilcoxon_pruner_each_fold_score_is_reported(tmp_path):
     # two folds worse than the best trial give a one-sided Wilcoxon p of 0.25
-    study = optuna.create_study(direction="maximize",
-                                pruner=optuna.pruners.WilcoxonPruner(p_threshold=0.3, n_startup_steps=2))
+    study = optuna.create_study(
+        direction="maximize", pruner=optuna.pruners.WilcoxonPruner(p_threshold=0.3, n_startup_steps=2)
+    )
     study.optimize(_objective(tmp_path, bad_trials={1}), n_trials=2)
     good, bad = study.trials
     report = json.loads((tmp_path / "trial_0" / "cv_report.json").read_text())
     assert list(good.intermediate_values.values()) == pytest.approx([r["val_acc"] for r in report["fold_results"]])
-    assert bad.state == optuna.trial.TrialState.PRUNED and len(bad.intermediate_values) == 2 < 3
+    assert bad.state == optuna.trial.TrialState.PRUNED and len(bad.intermediate_values) == 2  # of 3 folds
 
 
 # --- the acceptance command on real MNIST -------------------------------------------------
 @pytest.mark.slow
 def test_train_py_cross_validates_lenet_on_real_mnist(tmp_path, mnist_dir):
-    result = run_cli("train.py", "cv.folds=3", "model=lenet", "trainer.max_epochs=2", f"data.data_dir={mnist_dir}",
-                     "progress_bar=false", cwd=tmp_path)
+    result = run_cli(
+        "train.py",
+        "cv.folds=3",
+        "model=lenet",
+        "trainer.max_epochs=2",
+        f"data.data_dir={mnist_dir}",
+        "progress_bar=false",
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     run_dir = next(tmp_path.rglob("cv_report.json")).parent
     report = json.loads((run_dir / "cv_report.json").read_text())

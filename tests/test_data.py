@@ -112,12 +112,16 @@ def test_real_mnist_loads_as_normalized_tensors(mnist_dir):
 def test_mnist_files_are_read_once_however_often_lightning_and_the_checks_ask(mnist_dir, monkeypatch):
     reads = []
     real_dataset = MNISTDataModule._dataset
-    monkeypatch.setattr(MNISTDataModule, "_dataset", lambda self, train, download: reads.append(train)
-                        or real_dataset(self, train, download))
+    monkeypatch.setattr(
+        MNISTDataModule,
+        "_dataset",
+        lambda self, train, download: reads.append(train) or real_dataset(self, train, download),
+    )
     dm = MNISTDataModule(data_dir=mnist_dir, download=False)
     for _ in range(3):  # the run's check, Lightning's prepare_data, then one setup per stage
         dm.prepare_data()
         dm.setup("fit")
     assert sorted(reads) == [False, True]
     assert len(dm.pool_labels) + len(dm.test_labels) == sum(
-        len(real_dataset(dm, train, False).targets) for train in (True, False))
+        len(real_dataset(dm, train, False).targets) for train in (True, False)
+    )

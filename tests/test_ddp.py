@@ -11,10 +11,22 @@ def test_two_ranks_see_different_batches_and_end_with_identical_weights(tmp_path
     probe = tmp_path / "probe"
     run_dir = tmp_path / "run"
     result = run_cli(
-        "train.py", "trainer=ddp", "trainer.devices=2", "data=fake", "data.num_samples=320", "data.num_test_samples=64",
-        "data.batch_size=16", "model=mlp", "model.dropout=0.2", "trainer.max_epochs=2", "logger=csv",
-        f"hydra.run.dir={run_dir}", "+callbacks.probe._target_=rank_probe.RankProbe", f"+callbacks.probe.out_dir={probe}",
-        cwd=tmp_path, timeout=900,
+        "train.py",
+        "trainer=ddp",
+        "trainer.devices=2",
+        "data=fake",
+        "data.num_samples=320",
+        "data.num_test_samples=64",
+        "data.batch_size=16",
+        "model=mlp",
+        "model.dropout=0.2",
+        "trainer.max_epochs=2",
+        "logger=csv",
+        f"hydra.run.dir={run_dir}",
+        "+callbacks.probe._target_=rank_probe.RankProbe",
+        f"+callbacks.probe.out_dir={probe}",
+        cwd=tmp_path,
+        timeout=900,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     ranks = [json.loads((probe / f"rank_{r}.json").read_text()) for r in (0, 1)]

@@ -53,8 +53,14 @@ def _under_a_terminal(argv: list[str], cwd: Path) -> str:
     """What a 160-column terminal shows of ``python train.py ARGV`` (a pseudo-terminal for its output)."""
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 160, 0, 0))
-    process = subprocess.Popen([sys.executable, str(REPO / "train.py"), *argv], cwd=cwd, stdin=slave, stdout=slave,
-                               stderr=slave, close_fds=True)
+    process = subprocess.Popen(
+        [sys.executable, str(REPO / "train.py"), *argv],
+        cwd=cwd,
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        close_fds=True,
+    )
     os.close(slave)
     output = b""
     while True:
@@ -75,8 +81,9 @@ def _under_a_terminal(argv: list[str], cwd: Path) -> str:
 
 
 def test_on_a_terminal_the_bar_shows_the_running_loss_and_the_last_validation(tmp_path):
-    screen = _under_a_terminal([*FAKE_FAST, "model=mlp", "progress_bar=auto", f"hydra.run.dir={tmp_path / 'run'}"],
-                               tmp_path)
+    screen = _under_a_terminal(
+        [*FAKE_FAST, "model=mlp", "progress_bar=auto", f"hydra.run.dir={tmp_path / 'run'}"], tmp_path
+    )
     bars = [line for line in re.split(r"[\r\n]", screen) if line.startswith("epoch ")]
     assert any("epoch 1/2" in bar and "train_loss=" in bar and "train_acc=" in bar for bar in bars), bars[-3:]
     assert any("epoch 2/2" in bar and "val_loss=" in bar and "val_acc=" in bar for bar in bars), bars[-3:]
@@ -85,8 +92,17 @@ def test_on_a_terminal_the_bar_shows_the_running_loss_and_the_last_validation(tm
 
 
 def test_a_model_stuck_at_chance_and_a_slow_first_epoch_are_each_said_in_one_warning(tmp_path, caplog):
-    cfg = compose_config(FAKE_FAST + ["data.num_samples=2000", "model=mlp", "optimizer=sgd", "optimizer.lr=1e-9",
-                                      "trainer.max_epochs=3", "callbacks.watch.slow_epoch_s=0"])
+    cfg = compose_config(
+        FAKE_FAST
+        + [
+            "data.num_samples=2000",
+            "model=mlp",
+            "optimizer=sgd",
+            "optimizer.lr=1e-9",
+            "trainer.max_epochs=3",
+            "callbacks.watch.slow_epoch_s=0",
+        ]
+    )
     with caplog.at_level(logging.WARNING, logger="sweeplab.training"):
         fit(cfg, tmp_path)
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
@@ -100,16 +116,34 @@ def test_a_smoke_run_keeps_no_checkpoint(tmp_path):
 
 
 def test_vgg_at_a_cpu_width_learns_in_one_epoch_with_its_defaults(tmp_path, mnist_dir):
-    cfg = compose_config([f"data.data_dir={mnist_dir}", "model=vgg", "model.width_divisor=8", "trainer.max_epochs=1",
-                          "logger=csv", "progress_bar=false", "seed=1"])
+    cfg = compose_config(
+        [
+            f"data.data_dir={mnist_dir}",
+            "model=vgg",
+            "model.width_divisor=8",
+            "trainer.max_epochs=1",
+            "logger=csv",
+            "progress_bar=false",
+            "seed=1",
+        ]
+    )
     assert fit(cfg, tmp_path).test_acc >= 0.6  # chance is 0.1; batch norm on and dropout 0.2 by default
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("model, divisor", [("nin", 4), ("googlenet", 8)])
 def test_the_other_deep_models_learn_in_one_epoch_with_their_defaults(model, divisor, tmp_path, mnist_dir):
-    cfg = compose_config([f"data.data_dir={mnist_dir}", f"model={model}", f"model.width_divisor={divisor}",
-                          "trainer.max_epochs=1", "logger=csv", "progress_bar=false", "seed=1"])
+    cfg = compose_config(
+        [
+            f"data.data_dir={mnist_dir}",
+            f"model={model}",
+            f"model.width_divisor={divisor}",
+            "trainer.max_epochs=1",
+            "logger=csv",
+            "progress_bar=false",
+            "seed=1",
+        ]
+    )
     assert fit(cfg, tmp_path).test_acc >= 0.6
 
 
@@ -120,8 +154,16 @@ def test_the_other_deep_models_learn_in_one_epoch_with_their_defaults(model, div
 def trained_run(tmp_path_factory, mnist_dir) -> tuple[Path, Path, list[int]]:
     """A 2-epoch LeNet-5 run on the real MNIST files, and 40 of its test digits saved as PNG files."""
     root = tmp_path_factory.mktemp("trained")
-    done = run_cli("train.py", f"data.data_dir={mnist_dir}", "trainer.max_epochs=2", "logger=csv", "seed=1",
-                   f"hydra.run.dir={root / 'run'}", cwd=root, env={"DATA_DIR": ""})
+    done = run_cli(
+        "train.py",
+        f"data.data_dir={mnist_dir}",
+        "trainer.max_epochs=2",
+        "logger=csv",
+        "seed=1",
+        f"hydra.run.dir={root / 'run'}",
+        cwd=root,
+        env={"DATA_DIR": ""},
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     test = torchvision.datasets.MNIST(str(mnist_dir), train=False)
     (root / "digits").mkdir()
@@ -137,7 +179,7 @@ def test_predict_names_the_class_of_each_image_from_the_runs_own_preprocessing(t
     lines = done.stdout.strip().splitlines()
     assert len(lines) == 40
     predicted = [int(re.match(r"\S+  (\d)", line).group(1)) for line in lines]
-    assert sum(p == label for p, label in zip(predicted, labels)) >= 36
+    assert sum(p == label for p, label in zip(predicted, labels, strict=True)) >= 36
     assert all("(top 3: " in line for line in lines)
     config = (run_dir / ".hydra" / "config.yaml").read_text()
     assert "${" not in config and str(Path(os.environ.get("DATA_DIR") or run_dir).anchor) in config  # resolved
@@ -163,17 +205,25 @@ def test_load_run_predicts_in_python_and_the_exports_match_the_model(trained_run
 def test_predict_refuses_what_it_cannot_read_in_one_line(trained_run, tmp_path):
     run_dir, _, _ = trained_run
     (tmp_path / "notes.png").write_text("not an image")
-    for argv, words in (([str(tmp_path / "notes.png")], ["notes.png", "not an image"]),
-                        ([str(tmp_path / "none*.png")], ["none*.png", "no such file"]),
-                        (["--top", "0", str(tmp_path / "notes.png")], ["--top=0"])):
+    for argv, words in (
+        ([str(tmp_path / "notes.png")], ["notes.png", "not an image"]),
+        ([str(tmp_path / "none*.png")], ["none*.png", "no such file"]),
+        (["--top", "0", str(tmp_path / "notes.png")], ["--top=0"]),
+    ):
         done = run_cli("predict.py", str(run_dir), *argv, cwd=tmp_path)
         assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
         assert all(word in done.stderr.strip().splitlines()[-1] for word in words), done.stderr
 
 
 def test_lr_find_plots_the_range_test_and_suggests_a_learning_rate(tmp_path, mnist_dir):
-    done = run_cli("train.py", "lr_find=true", f"data.data_dir={mnist_dir}", "logger=csv",
-                   f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
+    done = run_cli(
+        "train.py",
+        "lr_find=true",
+        f"data.data_dir={mnist_dir}",
+        "logger=csv",
+        f"hydra.run.dir={tmp_path / 'run'}",
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     suggested = float(re.search(r"suggested optimizer.lr=([0-9.e-]+)", done.stdout).group(1))
     assert 1e-4 <= suggested <= 1

@@ -26,7 +26,7 @@ def _image(path: Path, size: tuple[int, int], mode: str, value: int) -> None:
 def _folder(root: Path, counts: dict[str, int] | None = None, splits=("train", "test")) -> Path:
     """Two classes of small images, of mixed sizes and modes: class a dark, class b bright."""
     for split in splits:
-        for label, (name, value) in enumerate((("a", 30), ("b", 220))):
+        for name, value in (("a", 30), ("b", 220)):
             for i in range((counts or {}).get(split, 6)):
                 size, mode = ((20, 20), "L") if i % 2 else ((28, 24), "RGB")
                 _image(root / split / name / f"{i}.png", size, mode, value + i)
@@ -47,7 +47,7 @@ def test_mixed_sizes_and_modes_are_converted_to_what_is_asked(tmp_path):
     assert module.classes == ["a", "b"] and module.in_shape == (1, 16, 16)
     assert module.pool_images.dtype == torch.uint8 and len(module.pool_labels) == 12 and len(module.test_labels) == 12
     dark, bright = (module.pool_images[module.pool_labels == k].float().mean() for k in (0, 1))
-    assert dark < 60 < 190 < bright  # the pixels are the images' own
+    assert dark < 60 and bright > 190  # the pixels are the images' own
     assert len(module.val_indices) == 3  # a random 25% when there is no val/ folder
 
 
@@ -57,14 +57,26 @@ def test_a_val_folder_is_the_validation_split(tmp_path):
     assert len(module.train_indices) == 12 and module.val_indices.tolist() == list(range(12, 16))
 
 
-@pytest.mark.parametrize("damage, words", [
-    (lambda root: (root / "train" / "a" / "0.png").write_bytes(b"not a png"), ["train/a/0.png", "cannot be read"]),
-    (lambda root: (root / "train" / "b" / "2.png").write_bytes((root / "train" / "b" / "2.png").read_bytes()[:60]),
-     ["train/b/2.png"]),
-    (lambda root: [p.unlink() for p in (root / "test" / "b").iterdir()], ["test/b", "holds no image"]),
-    (lambda root: [p.rename(root / "test" / "a" / f"b{p.name}") for p in (root / "test" / "b").iterdir()]
-     and (root / "test" / "b").rmdir(), ["test", "b"]),
-])
+@pytest.mark.parametrize(
+    "damage, words",
+    [
+        (lambda root: (root / "train" / "a" / "0.png").write_bytes(b"not a png"), ["train/a/0.png", "cannot be read"]),
+        (
+            lambda root: (root / "train" / "b" / "2.png").write_bytes(
+                (root / "train" / "b" / "2.png").read_bytes()[:60]
+            ),
+            ["train/b/2.png"],
+        ),
+        (lambda root: [p.unlink() for p in (root / "test" / "b").iterdir()], ["test/b", "holds no image"]),
+        (
+            lambda root: (
+                [p.rename(root / "test" / "a" / f"b{p.name}") for p in (root / "test" / "b").iterdir()]
+                and (root / "test" / "b").rmdir()
+            ),
+            ["test", "b"],
+        ),
+    ],
+)
 def test_a_broken_file_or_an_empty_or_missing_class_is_refused_naming_it(damage, words, tmp_path):
     root = _folder(tmp_path / "images")
     damage(root)
@@ -110,8 +122,17 @@ def test_a_cache_that_cannot_be_written_costs_only_a_warning(tmp_path, caplog):
 def test_a_non_image_file_is_refused_in_one_line_by_train_py(tmp_path):
     root = _folder(tmp_path / "images")
     (root / "train" / "b" / "notes.png").write_text("not an image")
-    done = run_cli("train.py", "data=folder", f"data.data_dir={root}", "data.size=16", "data.channels=1",
-                   "model=mlp", "logger=csv", "trainer.max_epochs=1", cwd=tmp_path)
+    done = run_cli(
+        "train.py",
+        "data=folder",
+        f"data.data_dir={root}",
+        "data.size=16",
+        "data.channels=1",
+        "model=mlp",
+        "logger=csv",
+        "trainer.max_epochs=1",
+        cwd=tmp_path,
+    )
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert done.stderr.strip().splitlines()[-1].startswith("error: ") and "notes.png" in done.stderr
 
@@ -131,9 +152,19 @@ def cifar_sample(tmp_path_factory) -> Path:
 
 
 def test_real_cifar10_jpegs_train_as_a_folder(cifar_sample, tmp_path):
-    cfg = compose_config(["data=folder", f"data.data_dir={cifar_sample}", f"data.cache_dir={tmp_path}", "model=convnet",
-                          "trainer.max_epochs=2", "logger=csv", "progress_bar=false", "data.augment.translate=4",
-                          "data.augment.hflip=true"])
+    cfg = compose_config(
+        [
+            "data=folder",
+            f"data.data_dir={cifar_sample}",
+            f"data.cache_dir={tmp_path}",
+            "model=convnet",
+            "trainer.max_epochs=2",
+            "logger=csv",
+            "progress_bar=false",
+            "data.augment.translate=4",
+            "data.augment.hflip=true",
+        ]
+    )
     results = fit(cfg, tmp_path / "run")
     assert results.status == "completed" and results.classes[0] == "airplane" and results.classes[-1] == "truck"
     assert results.train_size + results.val_size == 400 and results.test_size == 100
@@ -143,8 +174,16 @@ def test_real_cifar10_jpegs_train_as_a_folder(cifar_sample, tmp_path):
 def test_the_full_official_mnist_is_60000_and_10000_images_held_as_uint8(tmp_path):
     if not (FULL_MNIST / "MNIST" / "raw").is_dir():
         pytest.skip("the full MNIST copy is not here")
-    cfg = compose_config([f"data.data_dir={FULL_MNIST}", "model=lenet", "trainer.max_epochs=1", "logger=csv",
-                          "progress_bar=false", "+trainer.limit_train_batches=200"])
+    cfg = compose_config(
+        [
+            f"data.data_dir={FULL_MNIST}",
+            "model=lenet",
+            "trainer.max_epochs=1",
+            "logger=csv",
+            "progress_bar=false",
+            "+trainer.limit_train_batches=200",
+        ]
+    )
     results = fit(cfg, tmp_path)
     assert results.train_size == 54000 and results.val_size == 6000 and results.test_size == 10000
     assert results.test_acc > 0.9

@@ -22,8 +22,17 @@ def read_summary(root: Path) -> list[dict[str, str]]:
 def test_a_grid_runs_every_combination_and_writes_a_summary_best_first(tmp_path):
     root = tmp_path / "grid"
     result = run_cli(
-        "train.py", "-m", *FAKE_FAST, "data.noise=4.0", "model=mlp", "trainer.max_epochs=1", "evaluate_test=false",
-        "optimizer=sgd,adam", "optimizer.lr=0.01,0.001", f"hydra.sweep.dir={root}", cwd=tmp_path,
+        "train.py",
+        "-m",
+        *FAKE_FAST,
+        "data.noise=4.0",
+        "model=mlp",
+        "trainer.max_epochs=1",
+        "evaluate_test=false",
+        "optimizer=sgd,adam",
+        "optimizer.lr=0.01,0.001",
+        f"hydra.sweep.dir={root}",
+        cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     job_dirs = sorted(path for path in root.iterdir() if path.is_dir())
@@ -55,8 +64,9 @@ def test_runs_without_the_metric_come_last_and_a_cv_job_is_one_row_of_fold_means
     fake_job(tmp_path, "2", 0.3, None)  # a job that never wrote results
     fake_job(tmp_path, "10", 0.4, {"status": "completed", "best_val_acc": 0.75})
     fake_job(tmp_path, "3", 0.5, None)  # a cross-validated job: fold means in cv_report.json, folds below it
-    (tmp_path / "3" / "cv_report.json").write_text(json.dumps(
-        {"status": "completed", "best_val_acc": 0.6, "hparams": {"model.dropout": 0.5}}))
+    (tmp_path / "3" / "cv_report.json").write_text(
+        json.dumps({"status": "completed", "best_val_acc": 0.6, "hparams": {"model.dropout": 0.5}})
+    )
     (tmp_path / "3" / "fold_0").mkdir()
     (tmp_path / "3" / "fold_0" / "results.json").write_text(json.dumps({"status": "completed", "best_val_acc": 0.9}))
     MultirunSummary().on_multirun_end(OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path)}}}))
@@ -69,5 +79,7 @@ def test_runs_without_the_metric_come_last_and_a_cv_job_is_one_row_of_fold_means
 def test_the_summary_can_rank_by_a_loss(tmp_path):
     for job, loss in (("0", 0.9), ("1", 0.3), ("2", 0.6)):
         fake_job(tmp_path, job, float(job), {"status": "completed", "best_val_loss": loss})
-    MultirunSummary(sort_by="best_val_loss").on_multirun_end(OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path)}}}))
+    MultirunSummary(sort_by="best_val_loss").on_multirun_end(
+        OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path)}}})
+    )
     assert [row["run"] for row in read_summary(tmp_path)] == ["1", "2", "0"]

@@ -13,9 +13,9 @@ import optuna
 import pytest
 import yaml
 from optuna.trial import TrialState
+from test_sweep import TRIAL_OVERRIDES, write_sweep_file
 
 from conftest import run_cli
-from test_sweep import TRIAL_OVERRIDES, write_sweep_file
 
 URL_VARIABLE = "SWEEPLAB_TEST_POSTGRES_URL"
 
@@ -40,8 +40,12 @@ def study_name(postgres_url):
 
 def test_two_workers_share_one_postgres_study(tmp_path, postgres_url, study_name):
     source = write_sweep_file(tmp_path, n_trials=4, overrides=TRIAL_OVERRIDES + ["evaluate_test=false"])
-    args = [f"sweep={source}", f"sweep.storage={postgres_url}", f"sweep.study_name={study_name}",
-            f"sweep.dir={tmp_path / 'study'}"]
+    args = [
+        f"sweep={source}",
+        f"sweep.storage={postgres_url}",
+        f"sweep.study_name={study_name}",
+        f"sweep.dir={tmp_path / 'study'}",
+    ]
     result = run_cli("sweep.py", *args, "sweep.workers=2", cwd=tmp_path)
     assert result.returncode == 0, result.stdout[-1000:] + result.stderr[-3000:]
     study = optuna.load_study(study_name=study_name, storage=postgres_url)

@@ -16,8 +16,8 @@ import pytest
 import torch
 
 from conftest import FAKE_FAST, REPO, run_cli
-from sweeplab.runs.checkpoints import AtomicCheckpointIO
 from sweeplab.files import write_bytes_atomic
+from sweeplab.runs.checkpoints import AtomicCheckpointIO
 
 BIG_MLP = FAKE_FAST + ["model=mlp", "model.hidden=[1500,1500]", "logger=csv", "~callbacks.run_plots"]
 
@@ -54,9 +54,17 @@ def test_a_kill_at_any_moment_of_writing_leaves_the_last_whole_checkpoint(tmp_pa
 
 
 def _kill_at_random(argv: list[str], cwd: Path, delay: float) -> int:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO / "tests" / "helpers"), os.environ.get("PYTHONPATH")]))}
-    process = subprocess.Popen([sys.executable, str(REPO / "train.py"), *argv], cwd=cwd, env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO / "tests" / "helpers"), os.environ.get("PYTHONPATH")])),
+    }
+    process = subprocess.Popen(
+        [sys.executable, str(REPO / "train.py"), *argv],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         return process.wait(timeout=delay)
     except subprocess.TimeoutExpired:
@@ -106,8 +114,15 @@ def small_disk(tmp_path):
 def test_a_full_disk_ends_the_run_in_one_line_and_keeps_the_last_good_checkpoint(small_disk, tmp_path):
     # about 7.8 MB per checkpoint (weights and AdamW's two moments): the first epoch's best.ckpt fits,
     # its last.ckpt does not
-    done = run_cli("train.py", *BIG_MLP, "model.hidden=[500,500]", "trainer.max_epochs=3", "early_stopping.patience=10",
-                   f"paths.output_dir={small_disk}", cwd=tmp_path)
+    done = run_cli(
+        "train.py",
+        *BIG_MLP,
+        "model.hidden=[500,500]",
+        "trainer.max_epochs=3",
+        "early_stopping.patience=10",
+        f"paths.output_dir={small_disk}",
+        cwd=tmp_path,
+    )
     assert done.returncode == 2, done.stderr[-3000:]
     assert "Traceback" not in done.stderr
     last_line = done.stderr.strip().splitlines()[-1]

@@ -18,8 +18,8 @@ import torch
 
 from conftest import FAKE_FAST, compose_config, run_cli
 from sweeplab.data.datasets import MNISTDataModule
-from sweeplab.errors import UserInputError
 from sweeplab.data.fingerprint import files_fingerprint
+from sweeplab.errors import UserInputError
 from sweeplab.reports.overlays import curve_of
 from sweeplab.reports.run_records import RunRecord, load_runs
 from sweeplab.reports.runs_table import build_table
@@ -75,8 +75,13 @@ def test_a_grid_job_records_its_command_parent_machine_packages_code_and_data(re
         assert record["parent"] == {"kind": "multirun", "dir": str(root.resolve()), "index": job}
         assert record["tags"] == ["baseline", "lr-study"] and record["notes"] == "first try"
         assert record["host"]["hostname"] == socket.gethostname() and record["host"]["cpu_count"] == os.cpu_count()
-        assert record["host"]["cpu"] and record["host"]["gpus"] == [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
-        assert record["versions"]["torch_build"] == torch.__version__ and record["versions"]["lightning"] == lightning.__version__
+        assert record["host"]["cpu"] and record["host"]["gpus"] == [
+            torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())
+        ]
+        assert (
+            record["versions"]["torch_build"] == torch.__version__
+            and record["versions"]["lightning"] == lightning.__version__
+        )
         assert record["versions"]["cuda"] == torch.version.cuda
         assert record["code"]["commit"] == git(repo, "rev-parse", "HEAD").strip() and record["code"]["dirty"]
         assert datetime.fromisoformat(record["started"]) <= datetime.fromisoformat(record["ended"])
@@ -99,10 +104,24 @@ def test_a_clean_tree_leaves_no_patch_and_tags_reach_tensorboard(repo, tmp_path,
 
     monkeypatch.chdir(repo)
     run_dir = tmp_path / "run"
-    fit(compose_config(FAKE_FAST + ["model=mlp", "trainer.max_epochs=1", "logger=tensorboard", "+tags=[baseline]",
-                                    "notes=no augmentation", f"paths.output_dir={tmp_path / 'out'}"]), run_dir)
+    fit(
+        compose_config(
+            FAKE_FAST
+            + [
+                "model=mlp",
+                "trainer.max_epochs=1",
+                "logger=tensorboard",
+                "+tags=[baseline]",
+                "notes=no augmentation",
+                f"paths.output_dir={tmp_path / 'out'}",
+            ]
+        ),
+        run_dir,
+    )
     record = json.loads((run_dir / "run.json").read_text())
-    assert record["code"]["dirty"] is False and record["code"]["patch"] is None and not (run_dir / "code.patch").exists()
+    assert (
+        record["code"]["dirty"] is False and record["code"]["patch"] is None and not (run_dir / "code.patch").exists()
+    )
     assert record["parent"] is None and record["tags"] == ["baseline"] and record["notes"] == "no augmentation"
     (group,) = _session_groups(run_dir)
     assert group.hparams["tags"].string_value == "baseline"
@@ -118,8 +137,9 @@ def test_the_data_fingerprint_is_cached_and_changes_with_a_file(tmp_path):
         files.append(data / name)
     cache = tmp_path / "cache"
     first = files_fingerprint(files, cache)
-    expected = hashlib.sha256(b"".join(f"{f.name}\0{hashlib.sha256(f.read_bytes()).hexdigest()}\n".encode()
-                                       for f in files)).hexdigest()
+    expected = hashlib.sha256(
+        b"".join(f"{f.name}\0{hashlib.sha256(f.read_bytes()).hexdigest()}\n".encode() for f in files)
+    ).hexdigest()
     assert first["sha256"] == expected and first["files"] == 2 and first["bytes"] == 6 and not first["cached"]
     again = files_fingerprint(files, cache)
     assert again["cached"] and again["sha256"] == first["sha256"]
@@ -131,21 +151,29 @@ def test_the_data_fingerprint_is_cached_and_changes_with_a_file(tmp_path):
 
 def test_mnist_is_fingerprinted_by_the_files_torchvision_reads(mnist_dir, tmp_path):
     files = MNISTDataModule(data_dir=mnist_dir).source_files()
-    assert sorted(f.name for f in files) == sorted(f"{split}-{kind}" for split in ("train", "t10k")
-                                                   for kind in ("images-idx3-ubyte", "labels-idx1-ubyte"))
+    assert sorted(f.name for f in files) == sorted(
+        f"{split}-{kind}" for split in ("train", "t10k") for kind in ("images-idx3-ubyte", "labels-idx1-ubyte")
+    )
     fingerprint = files_fingerprint(files, tmp_path)
     assert fingerprint["bytes"] == sum(f.stat().st_size for f in files)
     root = files[0].parent.resolve()
-    expected = hashlib.sha256(b"".join(
-        f"{f.name}\0{hashlib.sha256(f.read_bytes()).hexdigest()}\n".encode() for f in sorted(f.resolve() for f in files)
-    )).hexdigest()
+    expected = hashlib.sha256(
+        b"".join(
+            f"{f.name}\0{hashlib.sha256(f.read_bytes()).hexdigest()}\n".encode()
+            for f in sorted(f.resolve() for f in files)
+        )
+    ).hexdigest()
     assert fingerprint["sha256"] == expected and fingerprint["root"] == str(root)
 
 
 def _history_record(name: str, model: str, seed: int, accs: list[float]) -> RunRecord:
     history = [{"epoch": i + 1, "val_acc": acc, "val_loss": 1 - acc} for i, acc in enumerate(accs)]
-    return RunRecord(Path(name), "completed", hparams={"model": model, "seed": seed},
-                     results={"test_acc": accs[-1], "history": history})
+    return RunRecord(
+        Path(name),
+        "completed",
+        hparams={"model": model, "seed": seed},
+        results={"test_acc": accs[-1], "history": history},
+    )
 
 
 def test_a_seed_group_curve_is_the_mean_with_one_standard_deviation():
@@ -164,13 +192,17 @@ def test_a_seed_group_curve_is_the_mean_with_one_standard_deviation():
 def test_plot_draws_one_curve_per_row_labelled_by_what_differs(tmp_path, capsys):
     from sweeplab.cli.compare import main as compare
 
-    runs = [_history_record(f"{m}{s}", m, s, [0.5 + 0.01 * s, 0.6 + 0.01 * s + 0.1 * (m == "mlp")])
-            for m in ("lenet", "mlp") for s in (1, 2)]
+    runs = [
+        _history_record(f"{m}{s}", m, s, [0.5 + 0.01 * s, 0.6 + 0.01 * s + 0.1 * (m == "mlp")])
+        for m in ("lenet", "mlp")
+        for s in (1, 2)
+    ]
     for record in runs:
         folder = tmp_path / "grid" / str(record.path)
         (folder / ".hydra").mkdir(parents=True)
-        (folder / "results.json").write_text(json.dumps({"status": "completed", "hparams": record.hparams,
-                                                         **record.results}))
+        (folder / "results.json").write_text(
+            json.dumps({"status": "completed", "hparams": record.hparams, **record.results})
+        )
     table = build_table(load_runs([tmp_path / "grid"]), group_seeds=True)
     assert [label for label, _ in table.labelled_runs] == ["model=mlp", "model=lenet"]  # best test_acc first
     assert [len(records) for _, records in table.labelled_runs] == [2, 2]
@@ -195,8 +227,10 @@ def test_each_fold_and_the_refit_name_their_cross_validation_run(tmp_path):
     from sweeplab.cv.crossval import cross_validate
 
     run_dir = tmp_path / "cv"
-    cfg = compose_config(FAKE_FAST + ["model=mlp", "trainer.max_epochs=1", "cv.folds=2", "cv.refit=true",
-                                      f"paths.output_dir={tmp_path / 'out'}"])
+    cfg = compose_config(
+        FAKE_FAST
+        + ["model=mlp", "trainer.max_epochs=1", "cv.folds=2", "cv.refit=true", f"paths.output_dir={tmp_path / 'out'}"]
+    )
     assert cross_validate(cfg, run_dir)["status"] == "completed"
     own = json.loads((run_dir / "run.json").read_text())
     assert own["parent"] is None and own["ended"] is not None and own["data"]["dataset"] == "fake"

@@ -18,10 +18,10 @@ import optuna
 import pytest
 import sqlalchemy
 from optuna.trial import TrialState
-
-from conftest import REPO
 from test_postgres import URL_VARIABLE
 from test_sweep import TRIAL_OVERRIDES, write_sweep_file
+
+from conftest import REPO
 
 WORKERS = 3
 
@@ -35,8 +35,9 @@ def empty_postgres_database():
             pytest.fail(f"CI must provide a PostgreSQL server: {URL_VARIABLE} is not set (.ci/run sets it)")
         pytest.skip(f"{URL_VARIABLE} is not set")
     name = f"empty_{uuid.uuid4().hex[:10]}"
-    server = sqlalchemy.create_engine(sqlalchemy.engine.make_url(url).set(database="postgres"),
-                                      isolation_level="AUTOCOMMIT")
+    server = sqlalchemy.create_engine(
+        sqlalchemy.engine.make_url(url).set(database="postgres"), isolation_level="AUTOCOMMIT"
+    )
     with server.connect() as connection:
         connection.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
     yield sqlalchemy.engine.make_url(url).set(database=name).render_as_string(hide_password=False)
@@ -81,37 +82,59 @@ def test_workers_opening_an_empty_storage_together_make_one_study(tmp_path, empt
 
 def _sweep_commands_together(storage_url: str, tmp_path, n_trials: int) -> list[subprocess.CompletedProcess]:
     source = write_sweep_file(tmp_path, n_trials=n_trials, overrides=TRIAL_OVERRIDES + ["evaluate_test=false"])
-    command = [sys.executable, str(REPO / "sweep.py"), f"sweep={source}", f"sweep.storage={storage_url}",
-               f"sweep.dir={tmp_path / 'study'}"]
+    command = [
+        sys.executable,
+        str(REPO / "sweep.py"),
+        f"sweep={source}",
+        f"sweep.storage={storage_url}",
+        f"sweep.dir={tmp_path / 'study'}",
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
-    processes = [subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                  text=True) for _ in range(WORKERS)]
+    processes = [
+        subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(WORKERS)
+    ]
     return [subprocess.CompletedProcess(p.args, p.wait(timeout=900), *p.communicate()) for p in processes]
 
 
 @pytest.mark.parametrize("kind", ["journal", "postgres"])
 def test_three_sweep_commands_started_together_on_an_empty_storage(kind, tmp_path, request):
-    url = (f"journal:///{tmp_path / 'shared' / 'study.journal'}" if kind == "journal"
-           else request.getfixturevalue("empty_postgres_database"))
+    url = (
+        f"journal:///{tmp_path / 'shared' / 'study.journal'}"
+        if kind == "journal"
+        else request.getfixturevalue("empty_postgres_database")
+    )
     n_trials = 4
     done = _sweep_commands_together(url, tmp_path, n_trials)
     for result in done:
         assert result.returncode == 0, result.stdout[-1000:] + result.stderr[-3000:]
         assert "Traceback" not in result.stderr
-    storage = (optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(url.removeprefix("journal:///")))
-               if kind == "journal" else url)
+    storage = (
+        optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(url.removeprefix("journal:///")))
+        if kind == "journal"
+        else url
+    )
     study = optuna.load_study(study_name=optuna.get_all_study_names(storage)[0], storage=storage)
     finished = study.get_trials(states=(TrialState.COMPLETE, TrialState.PRUNED))
     assert len(finished) == n_trials
     assert len({t.user_attrs["dir"] for t in finished}) == n_trials
 
 
-@pytest.mark.parametrize("damage, words", [
-    (b"garbage{not json\n", "its last line is not JSON"),
-    (b"\x00\x01\x02", "its last line is incomplete"),
-    (b'{"op_code": 0, "worker_id": "w", "study_name": "a", "directions": [1]}\n{"op_co', "its last line is incomplete"),
-    (b'nope\n{"op_code": 0, "worker_id": "w", "study_name": "a", "directions": [1]}\n', "a damaged journal, or not one"),
-])
+@pytest.mark.parametrize(
+    "damage, words",
+    [
+        (b"garbage{not json\n", "its last line is not JSON"),
+        (b"\x00\x01\x02", "its last line is incomplete"),
+        (
+            b'{"op_code": 0, "worker_id": "w", "study_name": "a", "directions": [1]}\n{"op_co',
+            "its last line is incomplete",
+        ),
+        (
+            b'nope\n{"op_code": 0, "worker_id": "w", "study_name": "a", "directions": [1]}\n',
+            "a damaged journal, or not one",
+        ),
+    ],
+)
 def test_a_damaged_journal_is_refused_before_anything_is_appended(tmp_path, damage, words):
     from sweeplab.errors import ConfigError
     from sweeplab.sweeps.study import open_storage
@@ -126,10 +149,24 @@ def test_a_damaged_journal_is_refused_before_anything_is_appended(tmp_path, dama
 def test_a_sweep_on_a_damaged_journal_ends_in_one_line(tmp_path):
     journal = tmp_path / "study.journal"
     journal.write_bytes(b"not a journal\n")
-    done = subprocess.run([sys.executable, str(REPO / "sweep.py"), "sweep=mnist_lenet", f"sweep.storage=journal:///{journal}",
-                           f"sweep.dir={tmp_path / 'study'}", "data=fake"], cwd=tmp_path, capture_output=True, text=True,
-                          timeout=300)
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "sweep.py"),
+            "sweep=mnist_lenet",
+            f"sweep.storage=journal:///{journal}",
+            f"sweep.dir={tmp_path / 'study'}",
+            "data=fake",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 2 and "Traceback" not in done.stderr
-    assert done.stderr.strip().splitlines()[-1].startswith(f"error: sweep.storage='journal:///{journal}' is invalid: "
-                                                            "is a damaged journal")
+    assert (
+        done.stderr.strip()
+        .splitlines()[-1]
+        .startswith(f"error: sweep.storage='journal:///{journal}' is invalid: is a damaged journal")
+    )
     assert journal.read_bytes() == b"not a journal\n"

@@ -35,8 +35,13 @@ PNGS = ("optimization_history.png", "parallel_coordinate.png", "param_importance
 
 
 def write_sweep_file(folder: Path, **settings) -> Path:
-    content = {"overrides": TRIAL_OVERRIDES, "space": SPACE, "n_trials": 6,
-               "pruner": {"name": "median", "n_startup_trials": 2}, **settings}
+    content = {
+        "overrides": TRIAL_OVERRIDES,
+        "space": SPACE,
+        "n_trials": 6,
+        "pruner": {"name": "median", "n_startup_trials": 2},
+        **settings,
+    }
     path = folder / "fake_sweep.yaml"
     path.write_text(yaml.safe_dump(content, sort_keys=False))
     return path
@@ -45,6 +50,11 @@ def write_sweep_file(folder: Path, **settings) -> Path:
 def finished(storage_url: str, study_name: str = "fake_sweep") -> list[optuna.trial.FrozenTrial]:
     study = optuna.load_study(study_name=study_name, storage=open_storage(storage_url, heartbeat_s=60))
     return study.get_trials(states=FINISHED)
+
+
+def cells(line: str) -> list[str]:
+    """The cells of a Markdown table row (sweeplab.reports.table_render pads them to the column's width)."""
+    return [cell.strip() for cell in line.strip().strip("|").split("|")]
 
 
 def refused(capsys, *argv: str) -> str:
@@ -94,8 +104,10 @@ def test_overrides_keep_every_digit_of_a_float():
         ({"data.batch_size": {"type": "int", "low": 1.5, "high": 8}}, "sweep.space.data.batch_size.low"),
         ({"optimizer": {"type": "categorical", "choices": []}}, "sweep.space.optimizer.choices"),
         ({"optimizer.lr": {"type": "float", "low": 0.1, "high": 1, "bins": 3}}, "sweep.space.optimizer.lr.bins"),
-        ({"optimizer.momentum": {"type": "float", "low": 0.1, "high": 0.9, "when": {"optimizer": "sgd"}}},
-         "sweep.space.optimizer.momentum.when.optimizer"),
+        (
+            {"optimizer.momentum": {"type": "float", "low": 0.1, "high": 0.9, "when": {"optimizer": "sgd"}}},
+            "sweep.space.optimizer.momentum.when.optimizer",
+        ),
     ],
 )
 def test_a_bad_search_space_entry_is_refused_naming_its_key(space, key):
@@ -107,8 +119,15 @@ def test_a_bad_search_space_entry_is_refused_naming_its_key(space, key):
 # --- settings and refusals ----------------------------------------------------------------
 def test_command_line_settings_override_the_sweep_file(tmp_path):
     source = write_sweep_file(tmp_path)
-    settings = load_settings(source, ["sweep.n_trials=9", "sweep.space.optimizer.lr.high=0.5",
-                                      "sweep.pruner.name=hyperband", "sweep.storage=postgresql://u:p@h/db"])
+    settings = load_settings(
+        source,
+        [
+            "sweep.n_trials=9",
+            "sweep.space.optimizer.lr.high=0.5",
+            "sweep.pruner.name=hyperband",
+            "sweep.storage=postgresql://u:p@h/db",
+        ],
+    )
     assert settings.n_trials == 9 and settings.study_name == "fake_sweep"
     assert settings.space.params[1].distribution.high == 0.5
     assert settings.pruner == {"name": "hyperband"}  # another pruner starts from its own defaults
@@ -136,9 +155,23 @@ def test_a_missing_or_unknown_sweep_name_exits_2_naming_the_key(tmp_path):
         ({}, ["sweep.pruner.name=sometimes"], "sweep.pruner.name='sometimes'"),
         ({}, ["sweep.workers=0"], "sweep.workers=0"),
         ({"space": {"model.dropout": {"type": "float", "low": 0.0, "high": 1.0}}}, [], "model.dropout=1.0"),
-        ({"space": {"optimizer.momentum": {"type": "float", "low": 0.1, "high": 0.9}}}, [], "sweep.space.optimizer.momentum"),
+        (
+            {"space": {"optimizer.momentum": {"type": "float", "low": 0.1, "high": 0.9}}},
+            [],
+            "sweep.space.optimizer.momentum",
+        ),
         ({}, ["trainer.max_epoch=2"], "trainer.max_epoch"),
-        ({}, ["sweep.objective=cv"], "cv.folds=0"),
+        (
+            {},
+            ["sweep.objective=cv"],
+            "sweep.objective='cv' is invalid: no longer a setting; a sweep cross-validates "
+            "each trial when cv.folds >= 2",
+        ),
+        (
+            {"metric": ["val_acc", "num_params"], "direction": ["maximize", "minimize"]},
+            ["cv.folds=2"],
+            "cv.folds=2 is invalid: cross-validates each trial, scored by one fold metric",
+        ),
         ({}, ["sweep.report_only=true"], "run the sweep before asking for its report"),
     ],
 )
@@ -226,8 +259,12 @@ def test_a_study_ends_with_n_trials_finished_each_a_run_folder(study):
         assert results["status"] == ("completed" if trial.state == TrialState.COMPLETE else "pruned")
         assert (trial_dir / ".hydra" / "config.yaml").is_file()
         record = json.loads((trial_dir / "run.json").read_text())
-        assert record["parent"] == {"kind": "sweep", "dir": str(study_dir.resolve()), "index": trial.number,
-                                    "study": "fake_sweep"}
+        assert record["parent"] == {
+            "kind": "sweep",
+            "dir": str(study_dir.resolve()),
+            "index": trial.number,
+            "study": "fake_sweep",
+        }
         events = b"".join(path.read_bytes() for path in trial_dir.glob("events.out.tfevents.*"))
         assert b"_hparams_/session_start_info" in events and b"hp/best_val_acc" in events
         assert results["status"].encode() in events and b"failed" not in events  # HParams' status column
@@ -252,8 +289,10 @@ def test_the_report_files_describe_the_study(study):
     report = (study_dir / "report.md").read_text()
     assert f"{len(trials)} finished of 6 wanted: {len(complete)} complete, {len(pruned)} pruned, 0 failed" in report
     assert f"Trial {complete[0].number}: val_acc = {complete[0].value:.4f}" in report
-    top_rows = [line for line in report.splitlines() if line.startswith("| ") and line[2].isdigit()]
-    assert [int(line.split("|")[2]) for line in top_rows[: len(complete)]] == [t.number for t in complete]
+    top_rows = [cells(line) for line in report.split("## Top")[1].splitlines() if line.startswith("|")]
+    assert top_rows[0][:3] == ["rank", "trial", "val_acc"]
+    assert [int(row[1]) for row in top_rows[2 : 2 + len(complete)]] == [t.number for t in complete]
+    assert [row[2] for row in top_rows[2 : 2 + len(complete)]] == [f"{t.value:.4f}" for t in complete]
     assert "## Parameter importances" in report and "--config-name best" in report
     for name in PNGS:
         assert (study_dir / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
@@ -303,7 +342,7 @@ def test_two_workers_finish_exactly_n_trials_in_distinct_folders(tmp_path):
 
 @pytest.mark.slow
 def test_a_cross_validated_sweep_scores_each_trial_by_its_folds(tmp_path):
-    source = write_sweep_file(tmp_path, n_trials=2, objective="cv", pruner={"name": "wilcoxon"})
+    source = write_sweep_file(tmp_path, n_trials=2, pruner={"name": "wilcoxon"})
     study_dir = tmp_path / "study"
     assert sweep_command([f"sweep={source}", f"sweep.dir={study_dir}", "cv.folds=2", "trainer.max_epochs=1"]) == 0
     trials = finished(f"sqlite:///{study_dir / 'study.db'}")

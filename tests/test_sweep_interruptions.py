@@ -19,7 +19,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from conftest import FAKE_FAST, HELPERS, REPO
 from sweeplab.cli.sweep import run as sweep_command
-from sweeplab.errors import INTERRUPTED_EXIT_CODE
+from sweeplab.errors import INTERRUPTED_EXIT_CODE, TERMINATED_EXIT_CODE
 from sweeplab.sweeps.interrupts import RESUME_HINT, InterruptOnce
 from sweeplab.sweeps.liveness import this_worker, worker_is_gone
 from sweeplab.sweeps.settings import load_settings
@@ -31,8 +31,14 @@ LR_RANGE = {"optimizer.lr": {"type": "float", "low": 1e-3, "high": 0.1, "log": T
 
 
 def write_sweep(folder: Path, **settings) -> Path:
-    content = {"overrides": BASE, "space": LR_RANGE, "sampler": {"name": "random", "seed": 0},
-               "pruner": {"name": "none"}, "heartbeat_s": HEARTBEAT_S, **settings}
+    content = {
+        "overrides": BASE,
+        "space": LR_RANGE,
+        "sampler": {"name": "random", "seed": 0},
+        "pruner": {"name": "none"},
+        "heartbeat_s": HEARTBEAT_S,
+        **settings,
+    }
     path = folder / "sweep_file.yaml"
     path.write_text(yaml.safe_dump(content, sort_keys=False))
     return path
@@ -52,12 +58,20 @@ class SweepProcess:
 
     def __init__(self, source: Path, study_dir: Path, log_name: str, *extra: str) -> None:
         self.out, self.err = study_dir.parent / f"{log_name}.out", study_dir.parent / f"{log_name}.err"
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1",
-               "PYTHONPATH": os.pathsep.join(filter(None, [str(HELPERS), os.environ.get("PYTHONPATH")]))}
+        env = {
+            **os.environ,
+            "PYTHONUNBUFFERED": "1",
+            "OMP_NUM_THREADS": "1",
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(HELPERS), os.environ.get("PYTHONPATH")])),
+        }
         with open(self.out, "w") as out, open(self.err, "w") as err:
             self.process = subprocess.Popen(
                 [sys.executable, str(REPO / "sweep.py"), f"sweep={source}", f"sweep.dir={study_dir}", *extra],
-                cwd=study_dir.parent, env=env, stdout=out, stderr=err, start_new_session=True,
+                cwd=study_dir.parent,
+                env=env,
+                stdout=out,
+                stderr=err,
+                start_new_session=True,
             )
 
     def wait_until(self, condition: Callable[[], bool], what: str, timeout: float = 120) -> None:
@@ -103,12 +117,12 @@ def launch():
 
 def started(study_dir: Path, number: int) -> Callable[[], bool]:
     """True once trial ``number`` runs: its config is written when it starts."""
-    return lambda: (study_dir / f"trial_{number:04d}" / ".hydra" / "config.yaml").is_file()
+    return (study_dir / f"trial_{number:04d}" / ".hydra" / "config.yaml").is_file
 
 
 def training(study_dir: Path, number: int) -> Callable[[], bool]:
     """True once trial ``number`` trains: ``fit`` writes the model summary just before ``trainer.fit``."""
-    return lambda: (study_dir / f"trial_{number:04d}" / "model_summary.txt").is_file()
+    return (study_dir / f"trial_{number:04d}" / "model_summary.txt").is_file
 
 
 def assert_no_process_left(group: int, timeout: float = 10) -> None:
@@ -131,12 +145,17 @@ def assert_n_finished_in_their_own_folders(study_dir: Path, n_trials: int) -> li
     assert not in_state(trials, TrialState.RUNNING, TrialState.WAITING)
     folders = [Path(t.user_attrs["dir"]) for t in finished]
     assert len(set(folders)) == n_trials
-    for trial, folder in zip(finished, folders):
-        assert folder == study_dir / f"trial_{trial.number:04d}"
+    for trial, folder in zip(finished, folders, strict=True):
+        assert folder == study_dir / f"trial_{folder_number(trial):04d}"
         assert json.loads((folder / "results.json").read_text())["status"] in ("completed", "pruned")
-    started_trials = {f"trial_{t.number:04d}" for t in trials if t.datetime_start is not None}
+    started_trials = {f"trial_{folder_number(t):04d}" for t in trials if t.datetime_start is not None}
     assert {p.name for p in study_dir.glob("trial_*")} == started_trials  # one folder per trial that ran, no other
     return trials
+
+
+def folder_number(trial: FrozenTrial) -> int:
+    """The number in a trial's folder name: a retried trial goes on in its original's folder."""
+    return trial.system_attrs.get("failed_trial", trial.number)
 
 
 def retry_of(trials: list[FrozenTrial], original: FrozenTrial) -> FrozenTrial:
@@ -157,8 +176,12 @@ def test_the_first_stop_signal_interrupts_and_repeats_are_ignored():
 
 def test_a_sweep_killed_during_a_trial_resumes_at_once_to_exactly_n_trials(tmp_path, launch):
     # the sweep kills itself (SIGKILL) as trial 2 starts its second epoch: no race, no waiting for heartbeats
-    kill = ["+callbacks.kill._target_=kill_after_epoch.KillAfterEpoch", "+callbacks.kill.epoch=1",
-            "+callbacks.kill.folder=trial_0002"]
+    kill = [
+        "+callbacks.kill._target_=kill_after_epoch.KillAfterEpoch",
+        "+callbacks.kill.epoch=1",
+        "+callbacks.kill.folder=trial_0002",
+        "+callbacks.kill.once=true",
+    ]  # its retry resumes in trial_0002
     source, study_dir = write_sweep(tmp_path, n_trials=6, overrides=BASE + kill), tmp_path / "study"
     first = launch(source, study_dir, "first")
     assert first.finish() == -signal.SIGKILL
@@ -172,8 +195,9 @@ def test_a_sweep_killed_during_a_trial_resumes_at_once_to_exactly_n_trials(tmp_p
     trials = assert_n_finished_in_their_own_folders(study_dir, 6)
     dead = next(t for t in trials if t.number == 2)
     assert dead.state == TrialState.FAIL
-    assert not (study_dir / "trial_0002" / "results.json").exists()
-    assert retry_of(trials, dead).state in FINISHED
+    retry = retry_of(trials, dead)
+    assert retry.state in FINISHED and retry.user_attrs["dir"] == str(study_dir / "trial_0002")
+    assert retry.user_attrs["resumed_from_epoch"] == 1  # its original's last checkpoint held epoch 1
     assert [t.number for t in in_state(trials, TrialState.FAIL)] == [2]
 
 
@@ -193,10 +217,12 @@ def test_ctrl_c_and_sigterm_stop_cleanly_and_the_same_command_completes_the_stud
     retry = retry_of(trials, interrupted)
     assert retry.state == TrialState.WAITING and retry.number == 2
 
+    summary = study_dir / "trial_0001" / "model_summary.txt"  # the retry trains in its original's folder
+    first_attempt = summary.stat().st_mtime_ns
     sigterm = launch(source, study_dir, "sigterm")
-    sigterm.wait_until(training(study_dir, 2), "the retry of trial 1")
+    sigterm.wait_until(lambda: summary.stat().st_mtime_ns != first_attempt, "the retry of trial 1")
     os.kill(sigterm.process.pid, signal.SIGTERM)  # to the process only, as `kill PID` does
-    assert sigterm.finish() == INTERRUPTED_EXIT_CODE, sigterm.stderr()[-3000:]
+    assert sigterm.finish() == TERMINATED_EXIT_CODE, sigterm.stderr()[-3000:]  # 128 + SIGTERM
     assert sigterm.stderr().strip().splitlines()[-1] == RESUME_HINT
     stopped = next(t for t in trials_of(study_dir) if t.number == 2)
     assert stopped.state == TrialState.FAIL and "SIGTERM" in stopped.user_attrs["error"]
@@ -215,7 +241,7 @@ def test_sigterm_to_the_main_process_stops_its_workers_too(tmp_path, launch):
     sweep = launch(source, study_dir, "workers", "sweep.workers=2")
     sweep.wait_until(lambda: training(study_dir, 0)() and training(study_dir, 1)(), "two trials training")
     os.kill(sweep.process.pid, signal.SIGTERM)
-    assert sweep.finish(timeout=120) == INTERRUPTED_EXIT_CODE, sweep.stderr()[-3000:]
+    assert sweep.finish(timeout=120) == TERMINATED_EXIT_CODE, sweep.stderr()[-3000:]
     assert RESUME_HINT in sweep.stderr()
     assert_no_process_left(sweep.process.pid)
     trials = trials_of(study_dir)
@@ -227,8 +253,12 @@ def test_sigterm_to_the_main_process_stops_its_workers_too(tmp_path, launch):
 
 def _a_dead_worker() -> str:
     """The identity of a worker process of this host that has ended."""
-    child = subprocess.run([sys.executable, "-c", "from sweeplab.sweeps.liveness import this_worker; print(this_worker())"],
-                           capture_output=True, text=True, check=True)
+    child = subprocess.run(
+        [sys.executable, "-c", "from sweeplab.sweeps.liveness import this_worker; print(this_worker())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return child.stdout.strip()
 
 
@@ -260,8 +290,9 @@ def test_a_worker_is_gone_only_when_its_process_of_this_host_is():
 def test_a_diverging_trial_fails_with_its_reason_and_the_sweep_completes(tmp_path):
     space = {"optimizer.lr": {"type": "categorical", "choices": [1e6, 0.01]}}
     seeded = {"name": "random", "seed": 3}  # its first pick is 1e6, then 0.01 twice (Optuna 5's RandomSampler)
-    source = write_sweep(tmp_path, overrides=BASE + ["optimizer=sgd"], space=space, sampler=seeded, n_trials=2,
-                         max_failures=10)
+    source = write_sweep(
+        tmp_path, overrides=BASE + ["optimizer=sgd"], space=space, sampler=seeded, n_trials=2, max_failures=10
+    )
     study_dir = tmp_path / "study"
     assert sweep_command([f"sweep={source}", f"sweep.dir={study_dir}"]) == 0
     trials = assert_n_finished_in_their_own_folders(study_dir, 2)
@@ -269,7 +300,7 @@ def test_a_diverging_trial_fails_with_its_reason_and_the_sweep_completes(tmp_pat
     assert diverged, "the seeded sampler is expected to try lr=1e6 (choose another seed if Optuna's changed)"
     assert {t.params["optimizer.lr"] for t in diverged} == {1e6}
     assert {t.params["optimizer.lr"] for t in in_state(trials, TrialState.COMPLETE)} == {0.01}
-    rows = {int(row["number"]): row for row in csv.DictReader(open(study_dir / "trials.csv"))}
+    rows = {int(row["number"]): row for row in csv.DictReader((study_dir / "trials.csv").read_text().splitlines())}
     for trial in diverged:
         assert trial.user_attrs["status"] == "diverged" and "training loss became" in trial.user_attrs["error"]
         results = json.loads((study_dir / f"trial_{trial.number:04d}" / "results.json").read_text())
@@ -301,8 +332,10 @@ class FailOnce(Callback):
 def test_an_exception_in_one_trial_keeps_its_traceback_and_the_sweep_goes_on(tmp_path, monkeypatch):
     (tmp_path / "faulty_callbacks.py").write_text(FAULTY_CALLBACK)
     monkeypatch.syspath_prepend(str(tmp_path))
-    breaking = ["+callbacks.faulty._target_=faulty_callbacks.FailOnce",
-                f"+callbacks.faulty.marker={tmp_path / 'failed_once'}"]
+    breaking = [
+        "+callbacks.faulty._target_=faulty_callbacks.FailOnce",
+        f"+callbacks.faulty.marker={tmp_path / 'failed_once'}",
+    ]
     source = write_sweep(tmp_path, overrides=BASE + breaking, n_trials=2)
     study_dir = tmp_path / "study"
     assert sweep_command([f"sweep={source}", f"sweep.dir={study_dir}"]) == 0

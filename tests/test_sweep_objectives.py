@@ -33,8 +33,13 @@ TWO_OBJECTIVES = ["sweep.metric=[val_acc,num_params]", "sweep.direction=[maximiz
 
 
 def write_sweep_file(folder: Path, **settings) -> Path:
-    content = {"overrides": OVERRIDES, "space": SPACE, "n_trials": 4,
-               "sampler": {"name": "tpe", "seed": 0, "n_startup_trials": 2}, **settings}
+    content = {
+        "overrides": OVERRIDES,
+        "space": SPACE,
+        "n_trials": 4,
+        "sampler": {"name": "tpe", "seed": 0, "n_startup_trials": 2},
+        **settings,
+    }
     path = folder / "tradeoff.yaml"
     path.write_text(yaml.safe_dump(content, sort_keys=False))
     return path
@@ -59,7 +64,7 @@ def non_dominated(trials: list, directions: list[str]) -> set[int]:
     signs = [1 if d == "maximize" else -1 for d in directions]
 
     def beats(a, b) -> bool:
-        pairs = [(s * x, s * y) for s, x, y in zip(signs, a.values, b.values)]
+        pairs = [(s * x, s * y) for s, x, y in zip(signs, a.values, b.values, strict=True)]
         return all(x >= y for x, y in pairs) and any(x > y for x, y in pairs)
 
     return {t.number for t in trials if not any(beats(other, t) for other in trials if other is not t)}
@@ -71,7 +76,12 @@ def tradeoff(tmp_path_factory):
     """4 trials trading val_acc against num_params, run by the sweep command in this process."""
     folder = tmp_path_factory.mktemp("tradeoff")
     source, study_dir = write_sweep_file(folder), folder / "study"
-    argv = [f"sweep={source}", f"sweep.dir={study_dir}", *TWO_OBJECTIVES]
+    argv = [
+        f"sweep={source}",
+        f"sweep.dir={study_dir}",
+        *TWO_OBJECTIVES,
+        "sweep.trial_plots=all",
+    ]  # every trial's plots
     assert sweep_command(argv) == 0
     return source, study_dir, argv
 
@@ -102,7 +112,8 @@ def test_the_report_lists_the_pareto_front_and_writes_one_config_per_front_trial
     assert "- objectives: maximize `val_acc`, minimize `num_params` (holdout)" in report
     assert "pruning off" in report
     section = report.split("## Pareto front")[1].split("\n## ")[0]
-    rows = [line.split("|")[1:-1] for line in section.splitlines() if line.startswith("| ") and line[2].isdigit()]
+    rows = [[cell.strip() for cell in line.split("|")[1:-1]] for line in section.splitlines() if line.startswith("|")]
+    rows = [row for row in rows if row[0].isdigit()]
     assert {int(row[0]) for row in rows} == front
     by_number = {t.number: t for t in trials}
     for row in rows:
@@ -117,7 +128,9 @@ def test_the_report_lists_the_pareto_front_and_writes_one_config_per_front_trial
     for path in configs:
         trial = by_number[int(path.stem.split("_")[1])]
         text = path.read_text()
-        assert f"# Train it again: python train.py --config-path {study_dir / 'pareto'} --config-name {path.stem}" in text
+        assert (
+            f"# Train it again: python train.py --config-path {study_dir / 'pareto'} --config-name {path.stem}" in text
+        )
         config = yaml.safe_load(text)
         assert config["optimizer"]["lr"] == trial.params["optimizer.lr"]
         assert config["model"]["hidden"][0] == trial.params["model.hidden.0"]
@@ -144,8 +157,13 @@ def test_a_stored_study_refuses_other_objectives_or_constraints(tradeoff, capsys
     before = len(load(study_dir).trials)
     err = refused(capsys, f"sweep={source}", f"sweep.dir={study_dir}")  # the single objective val_acc
     assert "sweep.direction='maximize'" in err and "was created to [maximize,minimize]" in err
-    err = refused(capsys, f"sweep={source}", f"sweep.dir={study_dir}", "sweep.metric=[val_acc,epoch_s]",
-                  "sweep.direction=[maximize,minimize]")
+    err = refused(
+        capsys,
+        f"sweep={source}",
+        f"sweep.dir={study_dir}",
+        "sweep.metric=[val_acc,epoch_s]",
+        "sweep.direction=[maximize,minimize]",
+    )
     assert "sweep.metric=['val_acc', 'epoch_s']" in err and "created for [val_acc,num_params]" in err
     err = refused(capsys, *argv, "sweep.constraints=[num_params<=20000]", "sweep.report_only=true")
     assert "sweep.constraints=['num_params<=20000']" in err and "judged its trials by no constraints" in err
@@ -155,8 +173,13 @@ def test_a_stored_study_refuses_other_objectives_or_constraints(tradeoff, capsys
 # --- GP with a constraint ----------------------------------------------------------------------
 def test_gp_runs_a_study_whose_best_trial_meets_the_constraint(tmp_path):
     source, study_dir = write_sweep_file(tmp_path), tmp_path / "study"
-    argv = [f"sweep={source}", f"sweep.dir={study_dir}", "sweep.sampler.name=gp", "sweep.sampler.n_startup_trials=2",
-            "sweep.constraints=[num_params<=20000]"]
+    argv = [
+        f"sweep={source}",
+        f"sweep.dir={study_dir}",
+        "sweep.sampler.name=gp",
+        "sweep.sampler.n_startup_trials=2",
+        "sweep.constraints=[num_params<=20000]",
+    ]
     settings = load_settings(source, argv[1:])
     # the first trial: the large model at a good learning rate, the most accurate and infeasible
     open_study(settings, plan_sweep(settings).storage_url).enqueue_trial({"optimizer.lr": 0.03, "model.hidden.0": 64})
@@ -174,7 +197,11 @@ def test_gp_runs_a_study_whose_best_trial_meets_the_constraint(tmp_path):
     assert "sampler gp" in report
     assert f"- constraints: `num_params<=20000`: {len(feasible)} of 4 complete trials feasible" in report
     assert f"Trial {best.number}: val_acc = {best.value:.4f}" in report
-    top = [line.split("|") for line in report.split("## Top")[1].splitlines() if line.startswith("| ") and line[2].isdigit()]
+    top = [
+        line.split("|")
+        for line in report.split("## Top")[1].split("\n## ")[0].splitlines()
+        if line.startswith("|") and line.split("|")[2].strip().isdigit()
+    ]
     marks = {int(cells[2]): cells[4].strip() for cells in top}
     assert marks == {t.number: "yes" if t in feasible else "no: num_params<=20000" for t in trials}
     assert yaml.safe_load((study_dir / "best.yaml").read_text())["model"]["hidden"][0] == 8
@@ -184,28 +211,53 @@ def test_gp_runs_a_study_whose_best_trial_meets_the_constraint(tmp_path):
 @pytest.mark.parametrize(
     "argv, expected",
     [
-        (["sweep.metric=[val_acc,num_params]"], "sweep.direction='maximize' is invalid: must be a list of 2 directions"),
-        (["sweep.metric=[val_acc,num_params]", "sweep.direction=[maximize]"], "must be a list of 2 directions, one per "
-         "objective of sweep.metric=[val_acc,num_params]: [maximize,minimize]"),
+        (
+            ["sweep.metric=[val_acc,num_params]"],
+            "sweep.direction='maximize' is invalid: must be a list of 2 directions",
+        ),
+        (
+            ["sweep.metric=[val_acc,num_params]", "sweep.direction=[maximize]"],
+            "must be a list of 2 directions, one per "
+            "objective of sweep.metric=[val_acc,num_params]: [maximize,minimize]",
+        ),
         (["sweep.metric=[val_acc,params]", "sweep.direction=[maximize,minimize]"], "sweep.metric[1]='params'"),
         (["sweep.metric=[val_acc,val_acc]", "sweep.direction=[maximize,maximize]"], "names val_acc twice"),
         (["sweep.metric=[val_acc,num_params]", "sweep.direction=[maximize,up]"], "sweep.direction[1]='up'"),
-        (["sweep.metric=[val_acc,num_params]", "sweep.direction=[maximize,maximize]"],
-         "sweep.direction[1]='maximize' is invalid: must be minimize for sweep.metric[1]=num_params"),
+        (
+            ["sweep.metric=[val_acc,num_params]", "sweep.direction=[maximize,maximize]"],
+            "sweep.direction[1]='maximize' is invalid: must be minimize for sweep.metric[1]=num_params",
+        ),
         (["sweep.metric=[val_acc]", "sweep.direction=[maximize]"], "sweep.metric=['val_acc']"),
         (["sweep.direction=[maximize,minimize]"], "sweep.metric=val_acc is one objective"),
         (["sweep.metric=num_params", "sweep.direction=minimize"], "a list of 2 or more objectives"),
-        ([*TWO_OBJECTIVES, "sweep.objective=cv", "cv.folds=2"], "sweep.objective='cv'"),
-        (["sweep.constraints=[num_params=<5]"], "sweep.constraints[0]='num_params=<5' is invalid: must be NAME OP NUMBER"),
+        (
+            [*TWO_OBJECTIVES, "cv.folds=2"],
+            "cv.folds=2 is invalid: cross-validates each trial, scored by one fold "
+            "metric (its folds' mean); a trade-off study (sweep.metric a list) needs cv.folds=0",
+        ),
+        (["sweep.constraints=[num_params<=5]", "cv.folds=2"], "sweep.constraints needs cv.folds=0"),
+        (
+            ["sweep.constraints=[num_params=<5]"],
+            "sweep.constraints[0]='num_params=<5' is invalid: must be NAME OP NUMBER",
+        ),
         (["sweep.constraints=[params<=5]"], "params is no metric a trial reports"),
         (["sweep.constraints=[num_params<=lots]"], "sweep.constraints[0]='num_params<=lots'"),
         (["sweep.constraints=[num_params<=5,num_params<=5]"], "lists num_params<=5 twice"),
         (["sweep.constraints={a: 1}"], "sweep.constraints={'a': 1}"),
         (["sweep.constraints=[test_acc>=0.9]", "evaluate_test=false"], "needs test_acc"),
-        (["sweep.sampler.name=bayes"], "sweep.sampler.name='bayes' is invalid: must be one of tpe, random, gp, cmaes, nsgaii"),
+        (
+            ["sweep.sampler.name=bayes"],
+            "sweep.sampler.name='bayes' is invalid: must be one of tpe, random, gp, cmaes, nsgaii",
+        ),
         ([*TWO_OBJECTIVES, "sweep.sampler.name=cmaes"], "CmaEsSampler optimizes one objective"),
-        (["sweep.sampler.name=cmaes", "sweep.constraints=[num_params<=5]"], "CmaEsSampler does not model sweep.constraints"),
-        (["sweep.sampler.name=gp", "sweep.sampler.n_startup=3"], "GPSampler refuses these options"),
+        (
+            ["sweep.sampler.name=cmaes", "sweep.constraints=[num_params<=5]"],
+            "CmaEsSampler does not model sweep.constraints",
+        ),
+        (
+            ["sweep.sampler.name=gp", "sweep.sampler.n_startup=3"],
+            "sweep.sampler: GPSampler refuses its arguments (seed=0, n_startup=3)",
+        ),
     ],
 )
 def test_bad_objectives_constraints_and_sampler_combinations_are_refused_in_one_line(tmp_path, capsys, argv, expected):
@@ -224,15 +276,17 @@ def test_cmaes_is_refused_for_a_space_of_only_categorical_parameters(tmp_path, c
 # --- the pieces ----------------------------------------------------------------------------------
 def test_each_sampler_runs_a_study_of_the_search_space():
     space = SearchSpace.from_config({**SPACE, "model.dropout": {"type": "float", "low": 0.0, "high": 0.5}})
-    for name, options, directions in [("gp", {"n_startup_trials": 2}, ["maximize"]),
-                                      ("gp", {"n_startup_trials": 2}, ["maximize", "minimize"]),
-                                      ("cmaes", {"n_startup_trials": 2}, ["maximize"]),
-                                      ("nsgaii", {"population_size": 3}, ["maximize", "minimize"])]:
+    for name, options, directions in [
+        ("gp", {"n_startup_trials": 2}, ["maximize"]),
+        ("gp", {"n_startup_trials": 2}, ["maximize", "minimize"]),
+        ("cmaes", {"n_startup_trials": 2}, ["maximize"]),
+        ("nsgaii", {"population_size": 3}, ["maximize", "minimize"]),
+    ]:
         sampler = build_sampler({"name": name, "seed": 0, **options})
         assert type(sampler).__name__ == SAMPLER_CLASSES[name]
         study = optuna.create_study(directions=directions, sampler=sampler)
 
-        def objective(trial):
+        def objective(trial, directions=directions):
             sample = space.sample(trial)
             score = -abs(sample["optimizer.lr"] - 0.01) - sample["model.dropout"]
             return [score, NUM_PARAMS[sample["model.hidden.0"]]][: len(directions)]
@@ -256,11 +310,18 @@ def test_an_upload_that_fails_is_one_log_line_and_the_trial_goes_on(tmp_path, ca
 
 
 def test_objective_and_constraint_values_of_a_run():
-    history = [{"epoch": 1, "val_acc": 0.5, "val_loss": 1.0, "epoch_s": 2.0},
-               {"epoch": 2, "val_acc": 0.7, "val_loss": 1.2, "epoch_s": 1.0}]
+    history = [
+        {"epoch": 1, "val_acc": 0.5, "val_loss": 1.0, "epoch_s": 2.0},
+        {"epoch": 2, "val_acc": 0.7, "val_loss": 1.2, "epoch_s": 1.0},
+    ]
     results = RunResults(status="completed", history=history, num_params=1234, test_acc=0.6)
     assert [run_metric(results, n) for n in ("val_acc", "val_loss", "epoch_s", "num_params", "test_acc")] == [
-        0.7, 1.0, 1.5, 1234, 0.6]
+        0.7,
+        1.0,
+        1.5,
+        1234,
+        0.6,
+    ]
     assert run_metric(RunResults(status="completed"), "epoch_s") is None
     at_most, below, above = (parse_constraint(t, "c") for t in ("num_params<=1000", "epoch_s < 2", "test_acc>0.5"))
     assert (at_most.metric, at_most.op, at_most.bound, at_most.text) == ("num_params", "<=", 1000.0, "num_params<=1000")

@@ -13,8 +13,15 @@ from conftest import FAKE_FAST, compose_config, run_cli
 from sweeplab.runs.build import build_datamodule, build_module, build_trainer
 from sweeplab.runs.fit import fit
 
-ONE_SGD_STEP = ["model=mlp", "optimizer=sgd", "optimizer.lr=1.0", "optimizer.momentum=0", "scheduler=none",
-                "~callbacks.early_stopping", "data.augment.translate=0"]
+ONE_SGD_STEP = [
+    "model=mlp",
+    "optimizer=sgd",
+    "optimizer.lr=1.0",
+    "optimizer.momentum=0",
+    "scheduler=none",
+    "~callbacks.early_stopping",
+    "data.augment.translate=0",
+]
 
 
 def _weights_after(tmp_path, overrides: list[str]) -> tuple[torch.Tensor, torch.Tensor, pl.Trainer]:
@@ -32,7 +39,9 @@ def _weights_after(tmp_path, overrides: list[str]) -> tuple[torch.Tensor, torch.
 
 
 def test_gradient_clip_val_bounds_the_gradient_norm(tmp_path):
-    before, after, trainer = _weights_after(tmp_path / "clipped", ["+trainer.max_steps=1", "trainer.gradient_clip_val=0.001"])
+    before, after, trainer = _weights_after(
+        tmp_path / "clipped", ["+trainer.max_steps=1", "trainer.gradient_clip_val=0.001"]
+    )
     assert trainer.global_step == 1
     # SGD with lr 1 moves the weights by exactly the clipped gradient
     assert (after - before).norm().item() == pytest.approx(0.001, rel=1e-3)
@@ -41,8 +50,9 @@ def test_gradient_clip_val_bounds_the_gradient_norm(tmp_path):
 
 
 def test_accumulating_two_batches_is_one_step_on_the_doubled_batch(tmp_path):
-    _, accumulated, trainer = _weights_after(tmp_path / "acc", ["+trainer.max_steps=1", "data.batch_size=16",
-                                                                "trainer.accumulate_grad_batches=2"])
+    _, accumulated, trainer = _weights_after(
+        tmp_path / "acc", ["+trainer.max_steps=1", "data.batch_size=16", "trainer.accumulate_grad_batches=2"]
+    )
     assert trainer.global_step == 1  # two batches, one optimizer step
     before, doubled, _ = _weights_after(tmp_path / "doubled", ["+trainer.max_steps=1", "data.batch_size=32"])
     assert (doubled - before).norm().item() > 0.01
@@ -50,8 +60,16 @@ def test_accumulating_two_batches_is_one_step_on_the_doubled_batch(tmp_path):
 
 
 def test_the_command_line_takes_lightnings_gradient_options(tmp_path):
-    done = run_cli("train.py", *FAKE_FAST, "model=mlp", "trainer.max_epochs=1", "trainer.accumulate_grad_batches=2",
-                   "trainer.gradient_clip_val=1.0", f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
+    done = run_cli(
+        "train.py",
+        *FAKE_FAST,
+        "model=mlp",
+        "trainer.max_epochs=1",
+        "trainer.accumulate_grad_batches=2",
+        "trainer.gradient_clip_val=1.0",
+        f"hydra.run.dir={tmp_path / 'run'}",
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     hparams = json.loads((tmp_path / "run" / "results.json").read_text())["hparams"]
     assert hparams["trainer.accumulate_grad_batches"] == 2 and hparams["trainer.gradient_clip_val"] == 1.0
@@ -73,15 +91,22 @@ class LayoutProbe(Callback):
         )
 
 
-@pytest.mark.parametrize(("overrides", "expected"), [
-    (["model=lenet"], torch.channels_last),
-    (["model=lenet", "model.channels_last=false"], torch.contiguous_format),
-    (["model=mlp"], torch.contiguous_format),
-])
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        (["model=lenet"], torch.channels_last),
+        (["model=lenet", "model.channels_last=false"], torch.contiguous_format),
+        (["model=mlp"], torch.contiguous_format),
+    ],
+)
 def test_channels_last_auto_picks_convolutional_models_on_cpu(tmp_path, overrides, expected):
     probe = LayoutProbe()
-    fit(compose_config(FAKE_FAST + ["data.channels=1", "data.size=28", "trainer.max_epochs=1"] + overrides),
-        tmp_path, callbacks=[probe], evaluate_test=False)
+    fit(
+        compose_config(FAKE_FAST + ["data.channels=1", "data.size=28", "trainer.max_epochs=1"] + overrides),
+        tmp_path,
+        callbacks=[probe],
+        evaluate_test=False,
+    )
     assert probe.memory_format == expected
     assert probe.weight_is_channels_last == (expected == torch.channels_last)
 
@@ -91,16 +116,23 @@ class OptimizerProbe(Callback):
         self.optimizer = trainer.optimizers[0]
 
 
-@pytest.mark.parametrize(("overrides", "optimizer", "fused"), [
-    (["optimizer=adamw"], "AdamW", True),
-    (["optimizer=sgd"], "SGD", True),
-    (["optimizer=adamw", "optimizer.fused=false"], "AdamW", None),  # torch's default kernel
-    (["optimizer=adam", "optimizer._target_=torch.optim.Adamax"], "Adamax", None),  # auto: Adamax has none
-])
+@pytest.mark.parametrize(
+    ("overrides", "optimizer", "fused"),
+    [
+        (["optimizer=adamw"], "AdamW", True),
+        (["optimizer=sgd"], "SGD", True),
+        (["optimizer=adamw", "optimizer.fused=false"], "AdamW", None),  # torch's default kernel
+        (["optimizer=adam", "optimizer._target_=torch.optim.Adamax"], "Adamax", None),  # auto: Adamax has none
+    ],
+)
 def test_fused_auto_steps_with_torchs_fused_kernel_where_the_optimizer_has_one(tmp_path, overrides, optimizer, fused):
     probe = OptimizerProbe()
-    fit(compose_config(FAKE_FAST + ["model=mlp", "trainer.max_epochs=1"] + overrides), tmp_path,
-        callbacks=[probe], evaluate_test=False)
+    fit(
+        compose_config(FAKE_FAST + ["model=mlp", "trainer.max_epochs=1"] + overrides),
+        tmp_path,
+        callbacks=[probe],
+        evaluate_test=False,
+    )
     assert type(probe.optimizer).__name__ == optimizer
     assert probe.optimizer.defaults.get("fused") == fused
 
@@ -109,8 +141,17 @@ def test_the_fused_kernel_trains_the_same_weights_as_torchs_default(tmp_path):
     """The kernel is how the step is computed, not what it computes: a few AdamW steps land on the same weights."""
     weights = {}
     for fused in ("auto", "false"):
-        cfg = compose_config(FAKE_FAST + ["model=mlp", "optimizer=adamw", "scheduler=none", "+trainer.max_steps=5", "~callbacks.early_stopping",
-                                          f"optimizer.fused={fused}"])
+        cfg = compose_config(
+            FAKE_FAST
+            + [
+                "model=mlp",
+                "optimizer=adamw",
+                "scheduler=none",
+                "+trainer.max_steps=5",
+                "~callbacks.early_stopping",
+                f"optimizer.fused={fused}",
+            ]
+        )
         datamodule = build_datamodule(cfg)
         datamodule.prepare_data()
         datamodule.setup("fit")
@@ -126,7 +167,8 @@ def test_the_fused_kernel_trains_the_same_weights_as_torchs_default(tmp_path):
 
 @pytest.mark.parametrize("library_loads, expected", [(False, "0"), (True, "1")])
 def test_the_nvml_probe_lightning_asks_for_is_dropped_only_where_no_driver_could_answer(
-        monkeypatch, library_loads, expected):
+    monkeypatch, library_loads, expected
+):
     import ctypes
     import os
 

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 import shutil
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 from sweeplab.errors import UserInputError
@@ -32,9 +32,9 @@ class ClusterJob:
 
     scheduler: str
     id: str
-    restarts: int        # how many times SLURM requeued and restarted it
+    restarts: int  # how many times SLURM requeued and restarted it
     node: str | None
-    cpus: int | None     # CPU cores per task it was given (--cpus-per-task), None when not set
+    cpus: int | None  # CPU cores per task it was given (--cpus-per-task), None when not set
 
     @property
     def requeued(self) -> bool:
@@ -58,8 +58,10 @@ def current_job(environ: Mapping[str, str] = os.environ) -> ClusterJob | None:
     array, task = environ.get("SLURM_ARRAY_JOB_ID"), environ.get("SLURM_ARRAY_TASK_ID")
     cpus = environ.get("SLURM_CPUS_PER_TASK", "")
     return ClusterJob(
-        scheduler="slurm", id=f"{array}_{task}" if array and task else job_id,
-        restarts=int(environ.get("SLURM_RESTART_COUNT", "0") or 0), node=environ.get("SLURMD_NODENAME"),
+        scheduler="slurm",
+        id=f"{array}_{task}" if array and task else job_id,
+        restarts=int(environ.get("SLURM_RESTART_COUNT", "0") or 0),
+        node=environ.get("SLURMD_NODENAME"),
         cpus=int(cpus) if cpus.isdigit() else None,
     )
 
@@ -78,8 +80,10 @@ def use_allotted_cpus() -> None:
 def missing_scheduler() -> str | None:
     """Why jobs cannot be submitted to SLURM from here, or None when they can."""
     if shutil.which("sbatch") is None:
-        return ("sbatch is not installed here: submit from a SLURM login node (make slurm-up starts a one-node "
-                "cluster on this machine)")
+        return (
+            "sbatch is not installed here: submit from a SLURM login node (make slurm-up starts a one-node "
+            "cluster on this machine)"
+        )
     return None
 
 
@@ -97,8 +101,10 @@ class WithoutAccounting(logging.Filter):
             return True
         if not self.said:
             self.said = True
-            logging.getLogger(__name__).info("sacct gives no job states here (SLURM accounting is off): submitit "
-                                             "waits for each job's result file; this is harmless")
+            logging.getLogger(__name__).info(
+                "sacct gives no job states here (SLURM accounting is off): submitit "
+                "waits for each job's result file; this is harmless"
+            )
         return False
 
 
@@ -109,8 +115,16 @@ def quiet_missing_accounting() -> None:
         logger.addFilter(WithoutAccounting())
 
 
-SUBMITIT_GENERIC = ("timeout_min", "cpus_per_task", "gpus_per_node", "tasks_per_node", "mem_gb", "nodes", "name",
-                    "stderr_to_stdout")  # the parameters every submitit executor takes under these names
+SUBMITIT_GENERIC = (
+    "timeout_min",
+    "cpus_per_task",
+    "gpus_per_node",
+    "tasks_per_node",
+    "mem_gb",
+    "nodes",
+    "name",
+    "stderr_to_stdout",
+)  # the parameters every submitit executor takes under these names
 EXECUTOR_ARGUMENTS = ("submitit_folder", "max_num_timeout")  # the executor's own, not a job's parameters
 
 
@@ -118,8 +132,9 @@ def submitit_parameters(settings: Mapping[str, Any], executor: str) -> dict[str,
     """Job settings (``conf/hydra/launcher/slurm.yaml``'s names, ``sweep.cluster``'s) in submitit's words:
     generic names as they are, SLURM's with ``slurm_`` before them (the local executor takes the generic
     ones only); unset values (None, empty) are left to submitit's defaults."""
-    chosen = {key: value for key, value in settings.items()
-              if value not in (None, {}, []) and key not in EXECUTOR_ARGUMENTS}
+    chosen = {
+        key: value for key, value in settings.items() if value not in (None, {}, []) and key not in EXECUTOR_ARGUMENTS
+    }
     if executor == "local":
         return {key: value for key, value in chosen.items() if key in SUBMITIT_GENERIC}
     return {key if key in SUBMITIT_GENERIC else f"{executor}_{key}": value for key, value in chosen.items()}
@@ -132,7 +147,7 @@ def submitit_executor(folder: str | os.PathLike, executor: str, settings: Mappin
 
     timeouts = settings.get("max_num_timeout")
     init = {"slurm_max_num_timeout": timeouts} if executor == "slurm" and timeouts is not None else {}
-    made = submitit.AutoExecutor(folder=folder, cluster=executor, **init)
+    made = submitit.AutoExecutor(folder=Path(folder), cluster=executor, **init)
     made.update_parameters(**submitit_parameters(settings, executor))
     return made
 
@@ -163,8 +178,13 @@ def ended(jobs: Sequence[Any]) -> list[Any]:
 def _in_queue(job_ids: Sequence[str]) -> set[str] | None:
     """The jobs of ``job_ids`` SLURM still lists (pending, running, being requeued); None when squeue cannot tell."""
     try:
-        listed = subprocess.run(["squeue", "-h", "-r", "-j", ",".join(job_ids), "-o", "%i"], capture_output=True,
-                                text=True, timeout=60, check=True).stdout.split()
+        listed = subprocess.run(
+            ["squeue", "-h", "-r", "-j", ",".join(job_ids), "-o", "%i"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        ).stdout.split()
     except (OSError, subprocess.SubprocessError):
         return None
     return set(listed)

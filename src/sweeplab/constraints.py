@@ -52,15 +52,21 @@ class Interval(Constraint):
         is_kind = is_int if kind is Integral else is_number
 
         def accepts(v: Any) -> bool:
-            return is_kind(v) and math.isfinite(v) and (left is None or v > left or (with_left and v == left)) and (
-                right is None or v < right or (with_right and v == right))
+            return (
+                is_kind(v)
+                and math.isfinite(v)
+                and (left is None or v > left or (with_left and v == left))
+                and (right is None or v < right or (with_right and v == right))
+            )
 
         noun = "an integer" if kind is Integral else "a number"
         if left is not None and right is not None:
             words = f"{noun} in {'[' if with_left else '('}{left}, {right}{']' if with_right else ')'}"
         elif left is not None or right is not None:
-            words = f"{noun} {'>' if left is not None else '<'}{'=' if (with_left, with_right)[left is None] else ''} " \
-                    f"{left if left is not None else right}"
+            words = (
+                f"{noun} {'>' if left is not None else '<'}{'=' if (with_left, with_right)[left is None] else ''} "
+                f"{left if left is not None else right}"
+            )
         else:
             words = noun
         super().__init__(accepts, words)
@@ -72,10 +78,18 @@ class Options(Constraint):
 
     def __init__(self, values: Iterable[Any], label: str | None = None) -> None:
         values = tuple(values)
-        words = label or (repr(values[0]) if len(values) == 1 and isinstance(values[0], str)
-                          else "one of " + ", ".join(str(v) for v in values) if len(values) > 1 else str(values[0]))
-        super().__init__(lambda v: any(v == o and isinstance(v, bool) == isinstance(o, bool) for o in values),
-                         words, () if label else values)
+        words = label or (
+            repr(values[0])
+            if len(values) == 1 and isinstance(values[0], str)
+            else "one of " + ", ".join(str(v) for v in values)
+            if len(values) > 1
+            else str(values[0])
+        )
+        super().__init__(
+            lambda v: any(v == o and isinstance(v, bool) == isinstance(o, bool) for o in values),
+            words,
+            () if label else values,
+        )
 
 
 class Satisfies(Constraint):
@@ -93,6 +107,7 @@ class NoneValue(Constraint):
 
 
 Constraints = Sequence[Constraint]
+ConstraintTree = Mapping[str, "Constraints | ConstraintTree"]  # a nested mapping of constraints checks a nested mapping
 
 
 def describe(constraints: Constraints) -> str:
@@ -112,7 +127,7 @@ def check_value(key: str, value: Any, constraints: Constraints) -> None:
         raise ConfigError(key, value, f"must be {describe(constraints)}")
 
 
-def check_params(params: Mapping[str, Any], constraints: Mapping[str, Constraints], prefix: str = "") -> None:
+def check_params(params: Mapping[str, Any], constraints: ConstraintTree, prefix: str = "") -> None:
     """Check every parameter of ``params`` that ``constraints`` names (``prefix`` goes before the key);
     a mapping of constraints checks a nested mapping, key by key (``data.augment.rotation``)."""
     for name, rule in constraints.items():
@@ -126,8 +141,12 @@ def check_params(params: Mapping[str, Any], constraints: Mapping[str, Constraint
             raise ConfigError(f"{prefix}{name}", params[name], f"must be a mapping of {', '.join(rule)}")
 
 
-_SIMPLE = {int: Constraint(is_int, "an integer"), float: Constraint(is_number, "a number"), bool: Boolean(),
-           str: Constraint(lambda v: isinstance(v, str), "a string")}
+_SIMPLE = {
+    int: Constraint(is_int, "an integer"),
+    float: Constraint(is_number, "a number"),
+    bool: Boolean(),
+    str: Constraint(lambda v: isinstance(v, str), "a string"),
+}
 
 
 def constraints_of_type(hint: Any) -> list[Constraint] | None:
@@ -141,7 +160,7 @@ def constraints_of_type(hint: Any) -> list[Constraint] | None:
         return [Options(typing.get_args(hint))]
     if origin in (typing.Union, types.UnionType):
         parts = [constraints_of_type(member) for member in typing.get_args(hint)]
-        return None if any(part is None for part in parts) else [c for part in parts for c in part]
+        return None if any(part is None for part in parts) else [c for part in parts if part is not None for c in part]
     return None
 
 
@@ -154,8 +173,12 @@ def _hints(function: Callable) -> dict[str, Any]:
 
 def signature_constraints(target: Callable) -> dict[str, list[Constraint]]:
     """Constraints per parameter of ``target`` from its type hints; a class's bases' ``__init__`` count too."""
-    functions = [klass.__init__ for klass in reversed(target.__mro__) if klass is not object] \
-        if inspect.isclass(target) else [target]
+    # a class's __init__ is read for its hints, never called: mypy's "unsound" warning does not apply
+    functions = (
+        [klass.__init__ for klass in reversed(target.__mro__) if klass is not object]  # type: ignore[misc]
+        if inspect.isclass(target)
+        else [target]
+    )
     found = {}
     for function in functions:
         for name, hint in _hints(function).items():

@@ -1,11 +1,21 @@
-"""Errors a user can fix: they are reported in one line and exit with status 2."""
+"""Errors a user can fix: they are reported in one line and exit with status 2. The exit codes of stops, too."""
 
 from __future__ import annotations
 
+import signal
 from typing import Any
 
 USER_ERROR_EXIT_CODE = 2
-INTERRUPTED_EXIT_CODE = 130  # 128 + SIGINT, as shells report a Ctrl-C
+STOP_EXIT_CODE_BASE = 128  # a command stopped by signal N exits with 128 + N, as shells report it
+
+
+def stop_exit_code(signum: int) -> int:
+    """The exit code of a command stopped by ``signum``: 130 for SIGINT, 143 for SIGTERM, 129 for SIGHUP."""
+    return STOP_EXIT_CODE_BASE + signal.Signals(signum).value
+
+
+INTERRUPTED_EXIT_CODE = stop_exit_code(signal.SIGINT)  # Ctrl-C
+TERMINATED_EXIT_CODE = stop_exit_code(signal.SIGTERM)  # SLURM, Kubernetes, timeout, kill PID
 
 
 class UserInputError(Exception):

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 
-def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
+def write_bytes_atomic(path: str | Path, data: bytes | memoryview) -> Path:
     """Write to a temporary file in the same folder, flushed to disk, then renamed over ``path``:
     a kill or a full disk leaves the previous file whole. An OSError names ``path``."""
     path = Path(path)
@@ -56,4 +56,8 @@ def _plain(value: Any) -> Any:
 
 
 def read_json(path: str | Path) -> Any:
-    return json.loads(Path(path).read_text())
+    """The parsed JSON of ``path``, through the one safe reader (:func:`sweeplab.safe_read.read_json_file`):
+    a missing, damaged, oversized or too deeply nested file raises its one line naming the file."""
+    from sweeplab.safe_read import read_json_file  # noqa: PLC0415 (numpy: only for readers)
+
+    return read_json_file(path)

@@ -19,6 +19,11 @@ class Metric:
     def direction(self) -> str:
         return MAXIMIZE if self.higher_is_better else MINIMIZE
 
+    @property
+    def bounds(self) -> tuple[float, float] | None:
+        """Where its values lie: [0, 1] for an accuracy (intervals are clipped to it), None when unbounded."""
+        return (0.0, 1.0) if self.name.endswith("_acc") or "_acc_" in self.name else None
+
 
 TRAIN_LOSS, TRAIN_ACC = Metric("train_loss", False, True), Metric("train_acc", True, True)
 VAL_LOSS, VAL_ACC = Metric("val_loss", False, True), Metric("val_acc", True, True)
@@ -29,9 +34,25 @@ BEST_EPOCH, EPOCHS_RUN = Metric("best_epoch", False), Metric("epochs_run", False
 DURATION_S, NUM_PARAMS = Metric("duration_s", False), Metric("num_params", False)
 EPOCH_S = Metric("epoch_s", False, in_results=False)  # the mean training epoch time, from history rows' epoch_s
 
-METRICS: dict[str, Metric] = {m.name: m for m in (TRAIN_LOSS, TRAIN_ACC, VAL_LOSS, VAL_ACC, TEST_LOSS, TEST_ACC,
-                              BEST_VAL_ACC, BEST_VAL_LOSS, VAL_ACC_AT_BEST_EPOCH, BEST_EPOCH, EPOCHS_RUN, DURATION_S, NUM_PARAMS,
-                              EPOCH_S)}
+METRICS: dict[str, Metric] = {
+    m.name: m
+    for m in (
+        TRAIN_LOSS,
+        TRAIN_ACC,
+        VAL_LOSS,
+        VAL_ACC,
+        TEST_LOSS,
+        TEST_ACC,
+        BEST_VAL_ACC,
+        BEST_VAL_LOSS,
+        VAL_ACC_AT_BEST_EPOCH,
+        BEST_EPOCH,
+        EPOCHS_RUN,
+        DURATION_S,
+        NUM_PARAMS,
+        EPOCH_S,
+    )
+}
 PER_EPOCH = tuple(name for name, metric in METRICS.items() if metric.per_epoch)
 # what a run's results.json reports, in the order tables show them
 RESULT_METRICS = tuple(name for name, metric in METRICS.items() if not metric.per_epoch and metric.in_results)

@@ -23,6 +23,10 @@ class RankProbe(Callback):
             digest.update(name.encode())
             digest.update(tensor.detach().cpu().numpy().tobytes())
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        record = {"rank": trainer.global_rank, "world_size": trainer.world_size,
-                  "batches": self.batches, "weights_sha256": digest.hexdigest()}
+        record = {
+            "rank": trainer.global_rank,
+            "world_size": trainer.world_size,
+            "batches": self.batches,
+            "weights_sha256": digest.hexdigest(),
+        }
         (self.out_dir / f"rank_{trainer.global_rank}.json").write_text(json.dumps(record))

@@ -24,7 +24,8 @@ from typing import Any
 
 from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, JobStatus, filter_overrides
-from omegaconf import open_dict
+from hydra.types import HydraContext
+from omegaconf import DictConfig, open_dict
 
 from sweeplab.cluster import ended, ended_without_result, refused_submission_is_user_error, submitit_executor
 from sweeplab.errors import UserErrorExit, UserInputError
@@ -43,6 +44,8 @@ class _WaitingLauncher:
 
     executor: str
     params: dict[str, Any]
+    config: DictConfig  # set by the submitit launcher's setup(), which the concrete launchers inherit
+    hydra_context: HydraContext
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
         jobs = self._submit(job_overrides, initial_job_idx)
@@ -51,8 +54,10 @@ class _WaitingLauncher:
             time.sleep(POLL_S)
             finished = ended(waiting)
             waiting = [job for job in waiting if job not in finished]
-        return [self._job_return(job, list(overrides), initial_job_idx + index)
-                for index, (job, overrides) in enumerate(zip(jobs, job_overrides))]
+        return [
+            self._job_return(job, list(overrides), initial_job_idx + index)
+            for index, (job, overrides) in enumerate(zip(jobs, job_overrides, strict=True))
+        ]
 
     def _submit(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> list:
         """Submit one job per override list, as the plugin does (the same parameters, folders and arguments)."""
@@ -64,13 +69,17 @@ class _WaitingLauncher:
         for index, overrides in enumerate(job_overrides):
             number = initial_job_idx + index
             log.info("\t#%d : %s", number, " ".join(filter_overrides(overrides)))
-            arguments.append((list(overrides), "hydra.sweep.dir", number, f"job_id_for_{number}", Singleton.get_state()))
+            arguments.append(
+                (list(overrides), "hydra.sweep.dir", number, f"job_id_for_{number}", Singleton.get_state())
+            )
         try:
             with refused_submission_is_user_error():
-                jobs = executor.map_array(self, *zip(*arguments))
+                jobs = executor.map_array(self, *zip(*arguments, strict=True))
         except UserInputError as error:  # Hydra would print a traceback: the command's one line instead
             raise UserErrorExit(error) from None
-        log.info("jobs %s; their logs: %s", " ".join(job.job_id for job in jobs), Path(self.params["submitit_folder"]).parent)
+        log.info(
+            "jobs %s; their logs: %s", " ".join(job.job_id for job in jobs), Path(self.params["submitit_folder"]).parent
+        )
         return jobs
 
     def _job_return(self, job: Any, overrides: list[str], number: int) -> JobReturn:

@@ -63,11 +63,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"wrote {trained.export(args.export, args.out)}")
     top = min(args.top, len(trained.classes))
     for start in range(0, len(paths), BATCH):
-        chunk = paths[start:start + BATCH]
+        chunk = paths[start : start + BATCH]
         probabilities = trained.predict(trained.load_images(chunk))
         values, indices = probabilities.topk(top, dim=1)
-        for path, row_values, row_indices in zip(chunk, values.tolist(), indices.tolist()):
-            ranked = ", ".join(f"{trained.classes[i]} {p:.4f}" for i, p in zip(row_indices, row_values))
+        for path, row_values, row_indices in zip(chunk, values.tolist(), indices.tolist(), strict=True):
+            ranked = ", ".join(f"{trained.classes[i]} {p:.4f}" for i, p in zip(row_indices, row_values, strict=True))
             print(f"{path}  {trained.classes[row_indices[0]]}  {row_values[0]:.4f}  (top {top}: {ranked})")
 
 

@@ -14,12 +14,16 @@ def parser() -> argparse.ArgumentParser:
     p = ArgumentParser(
         prog="visualize.py",
         description="Write kernels.png (the first conv layer's filters), feature_maps.png (each conv layer's "
-                    "outputs for one test image) and fixed_kernels.png (edge, blur and sharpen kernels on the "
-                    "same image) from a run folder's config and best checkpoint.",
+        "outputs for one test image) and fixed_kernels.png (edge, blur and sharpen kernels on the "
+        "same image) from a run folder's config and best checkpoint.",
     )
     p.add_argument("run_dir", metavar="RUN_DIR")
-    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
-                   help="config changes, e.g. data.data_dir=../shared/data/mnist-10k if the data moved")
+    p.add_argument(
+        "overrides",
+        nargs="*",
+        metavar="KEY=VALUE",
+        help="config changes, e.g. data.data_dir=../shared/data/mnist-10k if the data moved",
+    )
     p.add_argument("--image", type=int, default=0, metavar="INDEX", help="which test image (default 0)")
     p.add_argument("--out", default=None, metavar="DIR", help="where to write the images (default RUN_DIR)")
     return p

@@ -13,6 +13,10 @@ from omegaconf import OmegaConf
 
 from sweeplab.metrics import metric
 
+# sweeplab's own resolvers: they read no environment, file or code, so a stored config may use them
+# (sweeplab.config.trust refuses any other resolver in a config read back from disk)
+SWEEPLAB_RESOLVERS = ("unique", "metric_mode")
+
 
 def _unique_suffix() -> str:
     """Part of a run folder's name that differs between processes started in the same second."""

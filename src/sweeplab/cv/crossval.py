@@ -20,9 +20,16 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig
 
 from sweeplab.cluster import current_job
-from sweeplab.cv.folds import Fold, check_cv_settings, check_folds_fit_classes, split_seeds, stratified_folds, write_folds
+from sweeplab.cv.folds import (
+    Fold,
+    check_cv_settings,
+    check_folds_fit_classes,
+    split_seeds,
+    stratified_folds,
+    write_folds,
+)
 from sweeplab.cv.refit import refit_epochs, refit_on_pool
-from sweeplab.cv.report import completed, fold_record, per_class_accuracy, summarize, write_cv_report
+from sweeplab.cv.report import completed, fold_record, interval_text, per_class_accuracy, summarize, write_cv_report
 from sweeplab.data.datamodule import InMemoryDataModule
 from sweeplab.errors import ConfigError, UserInputError
 from sweeplab.metrics import BEST_VAL_ACC, BEST_VAL_LOSS, VAL_ACC, VAL_LOSS
@@ -32,13 +39,19 @@ from sweeplab.runs.folder import CV_FOLDS_JSON, CV_REPORT_MD, RunFolder
 from sweeplab.runs.hparams import flat_hparams, log_hparams
 from sweeplab.runs.provenance import CV, Parent, RunProvenance, end_record, start_record
 from sweeplab.runs.results import COMPLETED, FAILED, INTERRUPTED, RunResults
+from sweeplab.stats import percent
+from sweeplab.stops import stop_signal_of
 
 log = logging.getLogger(__name__)
 
 FoldCallback = Callable[[int, float], None]
 # a fold is scored by its best checkpoint's validation accuracy or loss; the names single runs give those
-FOLD_METRICS = {VAL_ACC.name: VAL_ACC.name, VAL_LOSS.name: VAL_LOSS.name,
-                BEST_VAL_ACC.name: VAL_ACC.name, BEST_VAL_LOSS.name: VAL_LOSS.name}
+FOLD_METRICS = {
+    VAL_ACC.name: VAL_ACC.name,
+    VAL_LOSS.name: VAL_LOSS.name,
+    BEST_VAL_ACC.name: VAL_ACC.name,
+    BEST_VAL_LOSS.name: VAL_LOSS.name,
+}
 
 
 def fold_metric(metric: str, key: str = "metric") -> str:
@@ -97,8 +110,13 @@ def cross_validate(
         log.info("cross-validation: %s (repeat %d, fold %d of %d)", fold.name, fold.repeat, fold.fold + 1, cfg.cv.folds)
         try:
             results = finished_before_requeue(run_dir / fold.name) or fit(
-                cfg, run_dir / fold.name, split=(fold.train_indices, fold.val_indices), datamodule=datamodule,
-                evaluate_test=False, parent=Parent(CV, str(run_dir), fold.name))
+                cfg,
+                run_dir / fold.name,
+                split=(fold.train_indices, fold.val_indices),
+                datamodule=datamodule,
+                evaluate_test=False,
+                parent=Parent(CV, str(run_dir), fold.name),
+            )
         except UserInputError:
             raise
         except BaseException as failure:
@@ -145,14 +163,23 @@ def _failure_status(failure: BaseException) -> str:
 
 
 def _describe(exception: BaseException) -> str:
+    if isinstance(exception, (KeyboardInterrupt, SystemExit)) and (stop := stop_signal_of(exception)) is not None:
+        return f"stopped by {stop.name}"  # Lightning ends a stop with SystemExit(1): say which signal it was
     return f"{type(exception).__name__}: {exception}" if str(exception) else type(exception).__name__
 
 
 class _CVRun:
     """What a CV run has done so far, and how it is reported."""
 
-    def __init__(self, cfg: DictConfig, run_dir: Path, datamodule: InMemoryDataModule, folds: list[Fold], started: float,
-                 record: RunProvenance):
+    def __init__(
+        self,
+        cfg: DictConfig,
+        run_dir: Path,
+        datamodule: InMemoryDataModule,
+        folds: list[Fold],
+        started: float,
+        record: RunProvenance,
+    ):
         self.cfg, self.run_dir, self.datamodule, self.folds, self.started = cfg, run_dir, datamodule, folds, started
         self.record = record
         self.records: list[dict[str, Any]] = []
@@ -205,10 +232,18 @@ class _CVRun:
         acc = report["summary"].get("val_acc") or {}
         estimate = f"val_acc {acc['mean']:.4f}" if acc.get("mean") is not None else "no estimate"
         if acc.get("ci_low") is not None:
-            estimate += (f", 95% interval [{acc['ci_low']:.4f}, {acc['ci_high']:.4f}]"
-                         f" (corrected [{acc['corrected_ci_low']:.4f}, {acc['corrected_ci_high']:.4f}])")
-        log.info("cross-validation %s: %s over %d of %d folds; report: %s", status, estimate,
-                 report["folds_completed"], report["folds_planned"], RunFolder(self.run_dir) / CV_REPORT_MD)
+            estimate += (
+                f", {percent(acc['confidence'])} interval {interval_text(acc)}"
+                f" (corrected {interval_text(acc, 'corrected_')})"
+            )
+        log.info(
+            "cross-validation %s: %s over %d of %d folds; report: %s",
+            status,
+            estimate,
+            report["folds_completed"],
+            report["folds_planned"],
+            RunFolder(self.run_dir) / CV_REPORT_MD,
+        )
         return report
 
     def log_to_tensorboard(self, report: dict[str, Any]) -> None:
@@ -221,8 +256,13 @@ class _CVRun:
         if not isinstance(logger, TensorBoardLogger):
             return
         for record in completed(report["fold_results"]):
-            logger.log_metrics({"cv/val_acc": record["val_acc"], "cv/val_loss": record["val_loss"]}, step=record["index"])
-        metrics = {f"cv_{name}_{stat}": summary.get(stat)
-                   for name, summary in report["summary"].items() for stat in ("mean", "std")}
+            logger.log_metrics(
+                {"cv/val_acc": record["val_acc"], "cv/val_loss": record["val_loss"]}, step=record["index"]
+            )
+        metrics = {
+            f"cv_{name}_{stat}": summary.get(stat)
+            for name, summary in report["summary"].items()
+            for stat in ("mean", "std")
+        }
         metrics["test_acc"] = (report.get("refit") or {}).get("test_acc")
         log_hparams(logger, report["hparams"], metrics, report["status"])

@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 from omegaconf import DictConfig
 
-from sweeplab.constraints import Boolean, Interval, Options, check_params
+from sweeplab.constraints import Boolean, Constraints, Interval, Options, check_params
 from sweeplab.errors import ConfigError
 from sweeplab.files import write_json_atomic
 
 # what cv.* may be whatever the data (the folds must also fit the smallest class: check_folds_fit_classes)
-CV_CONSTRAINTS = {
+CV_CONSTRAINTS: dict[str, Constraints] = {
     "folds": [Options((0,), "0 (no cross-validation)"), Interval(Integral, 2, None)],
     "repeats": [Interval(Integral, 1, None)],
     "split_seed": [Interval(Integral, 0, None)],
@@ -56,7 +56,8 @@ def check_folds_fit_classes(folds: int, labels: np.ndarray, classes: list[str] |
     name = classes[smallest] if classes and smallest < len(classes) else str(smallest)
     if folds > counts[smallest]:
         raise ConfigError(
-            "cv.folds", folds,
+            "cv.folds",
+            folds,
             f"must be at most {int(counts[smallest])}, the smallest class count of the training pool "
             f"(class {name!r} has {int(counts[smallest])} of {len(labels)} samples)",
         )
@@ -86,15 +87,24 @@ def stratified_folds(labels: np.ndarray, folds: int, repeats: int = 1, split_see
     return result
 
 
-
 def write_folds(path: str | Path, folds: list[Fold], pool_size: int) -> None:
     """Store every fold's validation indices (a fold trains on the rest of the pool)."""
-    write_json_atomic(path, {
-        "pool_size": pool_size,
-        "note": "pool indices validated on in each fold; a fold trains on the rest of the pool",
-        "folds": [
-            {"index": f.index, "repeat": f.repeat, "fold": f.fold, "split_seed": f.split_seed,
-             "train_size": len(f.train_indices), "val_size": len(f.val_indices), "val_indices": f.val_indices.tolist()}
-            for f in folds
-        ],
-    })
+    write_json_atomic(
+        path,
+        {
+            "pool_size": pool_size,
+            "note": "pool indices validated on in each fold; a fold trains on the rest of the pool",
+            "folds": [
+                {
+                    "index": f.index,
+                    "repeat": f.repeat,
+                    "fold": f.fold,
+                    "split_seed": f.split_seed,
+                    "train_size": len(f.train_indices),
+                    "val_size": len(f.val_indices),
+                    "val_indices": f.val_indices.tolist(),
+                }
+                for f in folds
+            ],
+        },
+    )

@@ -14,7 +14,6 @@ A pruned trial keeps its report (status "stopped") in its folder.
 
 from __future__ import annotations
 
-import statistics
 from pathlib import Path
 
 import optuna
@@ -23,6 +22,7 @@ from omegaconf import DictConfig
 from sweeplab.cv.crossval import cross_validate, fold_metric
 from sweeplab.runs.provenance import Parent
 from sweeplab.runs.results import COMPLETED, PRUNED
+from sweeplab.stats import mean
 
 
 def _reports_fold_scores(trial: optuna.Trial) -> bool:
@@ -31,8 +31,9 @@ def _reports_fold_scores(trial: optuna.Trial) -> bool:
     return isinstance(getattr(study, "pruner", None), optuna.pruners.WilcoxonPruner)
 
 
-def cv_objective(trial: optuna.Trial, cfg: DictConfig, trial_dir: str | Path, metric: str = "val_acc",
-                 parent: Parent | None = None) -> float:
+def cv_objective(
+    trial: optuna.Trial, cfg: DictConfig, trial_dir: str | Path, metric: str = "val_acc", parent: Parent | None = None
+) -> float:
     """Cross-validate ``cfg`` in ``trial_dir``; return the mean fold ``metric``.
 
     Raises :class:`optuna.TrialPruned` when the study's pruner stops the trial
@@ -46,12 +47,14 @@ def cv_objective(trial: optuna.Trial, cfg: DictConfig, trial_dir: str | Path, me
 
     def report_and_maybe_prune(fold_index: int, score: float) -> None:
         scores.append(score)
-        trial.report(score if per_fold else statistics.fmean(scores), step=fold_index)
+        trial.report(score if per_fold else mean(scores), step=fold_index)
         if trial.should_prune():
             trial.set_user_attr("status", PRUNED)
             trial.set_user_attr("cv_folds_completed", len(scores))
-            raise optuna.TrialPruned(f"pruned after {len(scores)} of {cfg.cv.folds * cfg.cv.repeats} folds "
-                                     f"({metric} so far {statistics.fmean(scores):.4f})")
+            raise optuna.TrialPruned(
+                f"pruned after {len(scores)} of {cfg.cv.folds * cfg.cv.repeats} folds "
+                f"({metric} so far {mean(scores):.4f})"
+            )
 
     report = cross_validate(cfg, trial_dir, on_fold_end=report_and_maybe_prune, metric=metric, parent=parent)
     _keep_headline(trial, report, metric)

@@ -16,20 +16,16 @@ Bouckaert & Frank (2004) recommend it for (repeated) k-fold cross-validation.
 
 from __future__ import annotations
 
-import math
-import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from scipy import stats as scipy_stats
-
-from sweeplab.cv.stats import CONFIDENCE, nadeau_bengio_factor, t_quantile
 from sweeplab.errors import ConfigError, UserInputError
-from sweeplab.metrics import VAL_ACC, VAL_LOSS
 from sweeplab.files import read_json
+from sweeplab.metrics import VAL_ACC, VAL_LOSS
 from sweeplab.runs.folder import CV_FOLDS_JSON, CV_REPORT_JSON
+from sweeplab.stats import CONFIDENCE, corrected_paired_test, mean
 
 PAIRED_METRICS = {m.name: m for m in (VAL_ACC, VAL_LOSS)}  # what each fold of a CV run scored
 
@@ -64,24 +60,25 @@ def corrected_resampled_ttest(
 ) -> PairedTest:
     """Nadeau & Bengio's test of ``mean(a - b) == 0`` over J >= 2 paired fold scores."""
     if len(scores_a) != len(scores_b) or len(scores_a) < 2:
-        raise UserInputError(f"the paired test needs two equally long lists of at least 2 fold scores, "
-                             f"got {len(scores_a)} and {len(scores_b)}")
-    differences = tuple(float(a) - float(b) for a, b in zip(scores_a, scores_b))
-    count = len(differences)
-    mean = statistics.fmean(differences)
-    variance = statistics.variance(differences)
-    correction = nadeau_bengio_factor(count, n_train, n_test)
-    standard_error = math.sqrt(correction * variance)
-    dof = count - 1
-    if standard_error > 0:
-        t = mean / standard_error
-        p_value = float(2 * scipy_stats.t.sf(abs(t), dof))
-    else:  # every fold differs by the same amount
-        t = 0.0 if mean == 0 else math.copysign(math.inf, mean)
-        p_value = 1.0 if mean == 0 else 0.0
-    half_width = t_quantile(dof, confidence) * standard_error
-    return PairedTest(differences, mean, variance, correction, standard_error, t, dof, p_value,
-                      mean - half_width, mean + half_width, confidence)
+        raise UserInputError(
+            f"the paired test needs two equally long lists of at least 2 fold scores, "
+            f"got {len(scores_a)} and {len(scores_b)}"
+        )
+    differences = tuple(float(a) - float(b) for a, b in zip(scores_a, scores_b, strict=True))
+    test = corrected_paired_test(differences, n_train, n_test, confidence)
+    return PairedTest(
+        differences,
+        test.mean,
+        test.variance,
+        test.correction,
+        test.standard_error,
+        test.t,
+        test.dof,
+        test.p_value,
+        test.interval.low,
+        test.interval.high,
+        confidence,
+    )
 
 
 # --- two CV run folders ------------------------------------------------------------------
@@ -95,8 +92,10 @@ def load_cv_run(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
     run_dir = _cv_run_dir(Path(path))
     report_path, folds_path = run_dir / CV_REPORT_JSON, run_dir / CV_FOLDS_JSON
     if not report_path.is_file() or not folds_path.is_file():
-        raise UserInputError(f"{run_dir} is not a cross-validation run: it has no {CV_REPORT_JSON} and {CV_FOLDS_JSON} "
-                             f"(make one with `python train.py cv.folds=5`)")
+        raise UserInputError(
+            f"{run_dir} is not a cross-validation run: it has no {CV_REPORT_JSON} and {CV_FOLDS_JSON} "
+            f"(make one with `python train.py cv.folds=5`)"
+        )
     return _read(report_path), _read(folds_path)
 
 
@@ -117,25 +116,32 @@ def _fold_identity(folds: dict[str, Any]) -> list[tuple]:
 def check_same_folds(dir_a: Path, folds_a: dict, report_a: dict, dir_b: Path, folds_b: dict, report_b: dict) -> None:
     """Refuse to pair runs whose folds are not the very same images."""
     if report_a["dataset"] != report_b["dataset"]:
-        raise UserInputError(f"{dir_a} and {dir_b} cross-validated different datasets "
-                             f"({report_a['dataset']} and {report_b['dataset']}): their folds cannot be paired")
+        raise UserInputError(
+            f"{dir_a} and {dir_b} cross-validated different datasets "
+            f"({report_a['dataset']} and {report_b['dataset']}): their folds cannot be paired"
+        )
     if folds_a["pool_size"] != folds_b["pool_size"] or _fold_identity(folds_a) != _fold_identity(folds_b):
         raise UserInputError(
             f"{dir_a} and {dir_b} were not made with the same folds "
             f"({report_a['folds']} folds x {report_a['repeats']}, split seeds {report_a['split_seeds']} vs "
             f"{report_b['folds']} folds x {report_b['repeats']}, split seeds {report_b['split_seeds']}); "
-            f"rerun one with the other's cv.folds, cv.repeats and cv.split_seed")
+            f"rerun one with the other's cv.folds, cv.repeats and cv.split_seed"
+        )
 
 
 def _paired_scores(report_a: dict, report_b: dict, metric: str) -> list[tuple[dict, dict]]:
     """Fold records completed in both runs, by fold index."""
     b_by_index = {r["index"]: r for r in report_b["fold_results"] if r["status"] == "completed"}
-    return [(a, b_by_index[a["index"]]) for a in report_a["fold_results"]
-            if a["status"] == "completed" and a["index"] in b_by_index and a[metric] is not None]
+    return [
+        (a, b_by_index[a["index"]])
+        for a in report_a["fold_results"]
+        if a["status"] == "completed" and a["index"] in b_by_index and a[metric] is not None
+    ]
 
 
-def compare_cv_runs(dir_a: str | Path, dir_b: str | Path, metric: str = "val_acc",
-                    confidence: float = CONFIDENCE) -> tuple[PairedTest, list[tuple[dict, dict]], dict, dict]:
+def compare_cv_runs(
+    dir_a: str | Path, dir_b: str | Path, metric: str = "val_acc", confidence: float = CONFIDENCE
+) -> tuple[PairedTest, list[tuple[dict, dict]], dict, dict]:
     """The paired test of two CV runs, the fold records it paired, and both reports."""
     if metric not in PAIRED_METRICS:
         raise ConfigError("metric", metric, f"must be one of {', '.join(PAIRED_METRICS)}")
@@ -145,12 +151,16 @@ def compare_cv_runs(dir_a: str | Path, dir_b: str | Path, metric: str = "val_acc
     check_same_folds(dir_a, folds_a, report_a, dir_b, folds_b, report_b)
     pairs = _paired_scores(report_a, report_b, metric)
     if len(pairs) < 2:
-        raise UserInputError(f"{dir_a} and {dir_b} have {len(pairs)} fold(s) completed in both; the paired test needs 2")
+        raise UserInputError(
+            f"{dir_a} and {dir_b} have {len(pairs)} fold(s) completed in both; the paired test needs 2"
+        )
     paired_indices = {a["index"] for a, _ in pairs}
     stored = [f for f in folds_a["folds"] if f["index"] in paired_indices]
-    n_train = statistics.fmean(f["train_size"] for f in stored)
-    n_test = statistics.fmean(f["val_size"] for f in stored)
-    test = corrected_resampled_ttest([a[metric] for a, _ in pairs], [b[metric] for _, b in pairs], n_train, n_test, confidence)
+    n_train = mean([f["train_size"] for f in stored])
+    n_test = mean([f["val_size"] for f in stored])
+    test = corrected_resampled_ttest(
+        [a[metric] for a, _ in pairs], [b[metric] for _, b in pairs], n_train, n_test, confidence
+    )
     return test, pairs, report_a, report_b
 
 
@@ -162,13 +172,17 @@ def _verdict(test: PairedTest, metric: str) -> str:
     level = f"{round(100 * (1 - test.confidence))}%"
     interval = f"{round(100 * test.confidence)}% interval [{test.ci_low:+.4f}, {test.ci_high:+.4f}]"
     if not test.significant:
-        return (f"NOT significant at {level} (p = {test.p_value:.4f}): the mean difference {test.mean:+.4f} "
-                f"could well be chance; the {interval} includes 0.")
+        return (
+            f"NOT significant at {level} (p = {test.p_value:.4f}): the mean difference {test.mean:+.4f} "
+            f"could well be chance; the {interval} includes 0."
+        )
     higher_is_better = PAIRED_METRICS[metric].higher_is_better
     better = "A" if (test.mean > 0) == higher_is_better else "B"
     direction = "higher" if higher_is_better else "lower"
-    return (f"SIGNIFICANT at {level} (p = {test.p_value:.4f}): {better} is better, its {metric} is {direction} "
-            f"by {abs(test.mean):.4f} on average ({interval}).")
+    return (
+        f"SIGNIFICANT at {level} (p = {test.p_value:.4f}): {better} is better, its {metric} is {direction} "
+        f"by {abs(test.mean):.4f} on average ({interval})."
+    )
 
 
 def format_paired_comparison(dir_a: Path, dir_b: Path, metric: str = "val_acc", confidence: float = CONFIDENCE) -> str:
@@ -183,10 +197,10 @@ def format_paired_comparison(dir_a: Path, dir_b: Path, metric: str = "val_acc", 
         "",
         f"  {'fold':>4}  {'repeat':>6}  {'A':>8}  {'B':>8}  {'A - B':>8}",
     ]
-    for (a, b), difference in zip(pairs, test.differences):
+    for (a, b), difference in zip(pairs, test.differences, strict=True):
         lines.append(f"  {a['index']:>4}  {a['repeat']:>6}  {a[metric]:>8.4f}  {b[metric]:>8.4f}  {difference:>+8.4f}")
-    mean_a = statistics.fmean(a[metric] for a, _ in pairs)
-    mean_b = statistics.fmean(b[metric] for _, b in pairs)
+    mean_a = mean([a[metric] for a, _ in pairs])
+    mean_b = mean([b[metric] for _, b in pairs])
     lines += [
         f"  {'mean':>4}  {'':>6}  {mean_a:>8.4f}  {mean_b:>8.4f}  {test.mean:>+8.4f}",
         "",

@@ -32,13 +32,24 @@ def _plot_curves(loss_axis, acc_axis, records: list[dict]) -> None:
 
 
 def _plot_scores(axis, records: list[dict], summary: dict[str, Any] | None) -> None:
-    axis.scatter([r["index"] for r in records], [r["val_acc"] for r in records],
-                 c=[r["repeat"] for r in records], cmap="viridis", zorder=3, label="fold (colour: repeat)")
+    axis.scatter(
+        [r["index"] for r in records],
+        [r["val_acc"] for r in records],
+        c=[r["repeat"] for r in records],
+        cmap="viridis",
+        zorder=3,
+        label="fold (colour: repeat)",
+    )
     if summary and summary.get("mean") is not None:
         axis.axhline(summary["mean"], color="black", label=f"mean {summary['mean']:.4f}")
         if summary.get("corrected_ci_low") is not None:
-            axis.axhspan(summary["corrected_ci_low"], summary["corrected_ci_high"], color="tab:orange", alpha=0.15,
-                         label="95% interval, corrected")
+            axis.axhspan(
+                summary["corrected_ci_low"],
+                summary["corrected_ci_high"],
+                color="tab:orange",
+                alpha=0.15,
+                label="95% interval, corrected",
+            )
         if summary.get("ci_low") is not None:
             axis.axhspan(summary["ci_low"], summary["ci_high"], color="tab:blue", alpha=0.25, label="95% interval (t)")
     axis.set(title="fold scores (best checkpoint)", xlabel="fold", ylabel="val_acc")
@@ -54,7 +65,9 @@ def write_cv_plot(path: str | Path, report: dict[str, Any]) -> Path:
     loss_axis, acc_axis, score_axis = figure.subplots(1, 3)
     _plot_curves(loss_axis, acc_axis, records)
     _plot_scores(score_axis, records, report["summary"].get("val_acc"))
-    figure.suptitle(f"{report['model']} on {report['dataset']}: "
-                    f"{report['folds']}-fold cross-validation × {report['repeats']} repeat(s)")
+    figure.suptitle(
+        f"{report['model']} on {report['dataset']}: "
+        f"{report['folds']}-fold cross-validation × {report['repeats']} repeat(s)"
+    )
     figure.subplots_adjust(left=0.05, right=0.99, bottom=0.12, top=0.85, wspace=0.22)
     return save_png(figure, path)

@@ -4,33 +4,58 @@ from __future__ import annotations
 
 import csv
 import io
-import statistics
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from sweeplab.cv.folds import Fold
 from sweeplab.cv.plots import write_cv_plot
-from sweeplab.cv.stats import describe
-from sweeplab.reports.table_render import markdown_table
 from sweeplab.files import write_json_atomic, write_text_atomic
+from sweeplab.metrics import METRICS
+from sweeplab.reports.table_render import markdown_table
 from sweeplab.runs.folder import CV_FOLDS_CSV, CV_PLOT_PNG, CV_REPORT_JSON, CV_REPORT_MD
 from sweeplab.runs.results import COMPLETED, RunResults
-CSV_COLUMNS = ("index", "repeat", "fold", "split_seed", "train_size", "val_size", "best_epoch", "epochs_run",
-               "val_acc", "val_loss", "duration_s", "status")  # cv_folds.csv
+from sweeplab.stats import CONFIDENCE, clip_note, describe, mean, percent
+
+CSV_COLUMNS = (
+    "index",
+    "repeat",
+    "fold",
+    "split_seed",
+    "train_size",
+    "val_size",
+    "best_epoch",
+    "epochs_run",
+    "val_acc",
+    "val_loss",
+    "duration_s",
+    "status",
+)  # cv_folds.csv
 SUMMARIZED_METRICS = ("val_acc", "val_loss", "best_epoch")
 
 
 def fold_record(fold: Fold, results: RunResults) -> dict[str, Any]:
     """What the report keeps of one fold's ``fit`` results: the scores of its best checkpoint."""
     return {
-        "index": fold.index, "repeat": fold.repeat, "fold": fold.fold, "split_seed": fold.split_seed,
-        "train_size": results.train_size, "val_size": results.val_size,
-        "best_epoch": results.best_epoch, "epochs_run": results.epochs_run,
-        "val_acc": results.val_acc_at_best_epoch, "val_loss": results.best_val_loss,
-        "best_val_acc": results.best_val_acc, "stopped_early": results.stopped_early,
-        "duration_s": results.duration_s, "status": results.status, "error": results.error,
-        "model": results.model, "run_dir": fold.name, "history": results.history, "val_confusion": results.val_confusion,
+        "index": fold.index,
+        "repeat": fold.repeat,
+        "fold": fold.fold,
+        "split_seed": fold.split_seed,
+        "train_size": results.train_size,
+        "val_size": results.val_size,
+        "best_epoch": results.best_epoch,
+        "epochs_run": results.epochs_run,
+        "val_acc": results.val_acc_at_best_epoch,
+        "val_loss": results.best_val_loss,
+        "best_val_acc": results.best_val_acc,
+        "stopped_early": results.stopped_early,
+        "duration_s": results.duration_s,
+        "status": results.status,
+        "error": results.error,
+        "model": results.model,
+        "run_dir": fold.name,
+        "history": results.history,
+        "val_confusion": results.val_confusion,
     }
 
 
@@ -43,10 +68,15 @@ def summarize(records: Sequence[dict]) -> dict[str, dict[str, Any]]:
     done = completed(records)
     if not done:
         return {}
-    n_train = statistics.fmean(record["train_size"] for record in done)
-    n_test = statistics.fmean(record["val_size"] for record in done)
+    n_train = mean([record["train_size"] for record in done])
+    n_test = mean([record["val_size"] for record in done])
     return {
-        metric: describe([record[metric] for record in done if record[metric] is not None], n_train=n_train, n_test=n_test)
+        metric: describe(
+            [record[metric] for record in done if record[metric] is not None],
+            n_train=n_train,
+            n_test=n_test,
+            bounds=METRICS[metric].bounds if metric in METRICS else None,
+        )
         for metric in SUMMARIZED_METRICS
     }
 
@@ -61,8 +91,16 @@ def per_class_accuracy(records: Sequence[dict], classes: Sequence[str]) -> list[
             support = sum(confusion[label])
             per_fold.append(confusion[label][label] / support if support else None)
         summary = describe([value for value in per_fold if value is not None])
-        rows.append({"class": name, "mean": summary["mean"], "std": summary["std"],
-                     "min": summary["min"], "max": summary["max"], "per_fold": per_fold})
+        rows.append(
+            {
+                "class": name,
+                "mean": summary["mean"],
+                "std": summary["std"],
+                "min": summary["min"],
+                "max": summary["max"],
+                "per_fold": per_fold,
+            }
+        )
     return rows
 
 
@@ -86,9 +124,13 @@ def write_cv_report(run_dir: str | Path, report: dict[str, Any], *, plot: bool =
 
 
 # --- markdown ------------------------------------------------------------------------
-def _interval(summary: dict, prefix: str = "") -> str | None:
+def interval_text(summary: dict, prefix: str = "") -> str | None:
+    """``[low, high]`` of a summary's interval (``prefix="corrected_"``: the corrected one), saying when it
+    was clipped to the metric's bounds; None without one."""
     low, high = summary.get(f"{prefix}ci_low"), summary.get(f"{prefix}ci_high")
-    return None if low is None else f"[{low:.4f}, {high:.4f}]"
+    if low is None:
+        return None
+    return f"[{low:.4f}, {high:.4f}]" + (clip_note(summary.get("bounds")) if summary.get(f"{prefix}ci_clipped") else "")
 
 
 def _headline(report: dict) -> str:
@@ -100,14 +142,25 @@ def _headline(report: dict) -> str:
     percent = round(100 * acc["confidence"])
     return (
         f"**val_acc = {acc['mean']:.4f} ± {acc['std']:.4f}** (mean ± std over {acc['n']} folds); "
-        f"{percent}% interval {_interval(acc)} (Student t, {acc['n'] - 1} dof, folds treated as independent), "
-        f"{_interval(acc, 'corrected_')} corrected for the training data folds share (Nadeau & Bengio). "
+        f"{percent}% interval {interval_text(acc)} (Student t, {acc['n'] - 1} dof, folds treated as independent), "
+        f"{interval_text(acc, 'corrected_')} corrected for the training data folds share (Nadeau & Bengio). "
         "The corrected interval is the one to trust: the folds' training sets overlap, so their scores are not independent."
     )
 
 
-FOLD_COLUMNS = ("index", "repeat", "fold", "split_seed", "train_size", "val_size", "best_epoch", "epochs_run",
-                "val_acc", "val_loss", "status")
+FOLD_COLUMNS = (
+    "index",
+    "repeat",
+    "fold",
+    "split_seed",
+    "train_size",
+    "val_size",
+    "best_epoch",
+    "epochs_run",
+    "val_acc",
+    "val_loss",
+    "status",
+)
 SUMMARY_COLUMNS = ("n", "mean", "std", "sem", "ci", "corrected_ci", "min", "max")
 
 
@@ -116,9 +169,28 @@ def _fold_table(records: Sequence[dict]) -> list[str]:
 
 
 def _summary_table(summary: dict) -> list[str]:
-    rows = [[metric, *({**s, "ci": _interval(s), "corrected_ci": _interval(s, "corrected_")}[c] for c in SUMMARY_COLUMNS)]
-            for metric, s in summary.items()]
-    header = ["metric", "n", "mean", "std", "standard error", "95% interval (t)", "corrected 95% interval", "min", "max"]
+    rows = [
+        [
+            metric,
+            *(
+                {**s, "ci": interval_text(s), "corrected_ci": interval_text(s, "corrected_")}[c]
+                for c in SUMMARY_COLUMNS
+            ),
+        ]
+        for metric, s in summary.items()
+    ]
+    level = percent(CONFIDENCE)
+    header = [
+        "metric",
+        "n",
+        "mean",
+        "std",
+        "standard error",
+        f"{level} interval (t)",
+        f"corrected {level} interval",
+        "min",
+        "max",
+    ]
     return markdown_table(header, rows).splitlines()
 
 
@@ -171,6 +243,9 @@ def render_markdown(report: dict[str, Any]) -> str:
     ]
     if report.get("plot"):
         lines += ["", f"![learning curves and fold scores]({report['plot']})"]
-    lines += ["", "Every fold is a run folder of its own (`fold_N/`), with its TensorBoard events, "
-              "checkpoints and results.json; the validation indices of every fold are in `cv_folds.json`."]
+    lines += [
+        "",
+        "Every fold is a run folder of its own (`fold_N/`), with its TensorBoard events, "
+        "checkpoints and results.json; the validation indices of every fold are in `cv_folds.json`.",
+    ]
     return "\n".join(lines) + "\n"

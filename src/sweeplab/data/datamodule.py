@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from numbers import Integral, Real
 from pathlib import Path
+from typing import cast
 
 import lightning.pytorch as pl
 import torch
@@ -16,6 +18,8 @@ from sweeplab.data.augment import BatchAugment
 from sweeplab.data.fingerprint import files_fingerprint, tensors_fingerprint
 from sweeplab.data.loader import TensorBatches
 from sweeplab.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -96,6 +100,7 @@ class InMemoryDataModule(pl.LightningDataModule):
         self.fingerprint: dict | None = None  # data_fingerprint()'s
         self.train_indices: torch.Tensor | None = None
         self.val_indices: torch.Tensor | None = None
+        self.dropped_single_said = False
 
     # --- what subclasses provide -------------------------------------------------
     def load(self) -> RawSplits:
@@ -111,7 +116,8 @@ class InMemoryDataModule(pl.LightningDataModule):
         computed once per module (the folds and the refit of a cross-validation share one)."""
         if self.fingerprint is None:
             files = self.source_files()
-            self.fingerprint = (tensors_fingerprint([self.pool_images, self.pool_labels, self.test_images, self.test_labels])
+            tensors = cast(list[torch.Tensor], [self.pool_images, self.pool_labels, self.test_images, self.test_labels])
+            self.fingerprint = (tensors_fingerprint(tensors)
                                 if files is None else files_fingerprint(files, cache_dir, known=self.known_file_hashes))
         return self.fingerprint
 
@@ -160,7 +166,8 @@ class InMemoryDataModule(pl.LightningDataModule):
     # --- what models need to know --------------------------------------------------
     @property
     def in_shape(self) -> tuple[int, int, int]:
-        return tuple(self.pool_images.shape[1:])
+        assert self.pool_images is not None, "the shape is known once the data module is set up"
+        return cast(tuple[int, int, int], tuple(self.pool_images.shape[1:]))
 
     @property
     def num_classes(self) -> int:
@@ -177,7 +184,7 @@ class InMemoryDataModule(pl.LightningDataModule):
         return None
 
     def _resized_shape(self, shape: tuple[int, int, int]) -> tuple[int, int, int]:
-        return (shape[0], self.resize, self.resize) if self.resize else tuple(shape)
+        return (shape[0], self.resize, self.resize) if self.resize else cast(tuple[int, int, int], tuple(shape))
 
     # --- loaders -----------------------------------------------------------------
     def _device_tensors(self, images: torch.Tensor, labels: torch.Tensor):
@@ -199,7 +206,16 @@ class InMemoryDataModule(pl.LightningDataModule):
         )
 
     def train_dataloader(self) -> TensorBatches:
-        return self._batches(self.pool_images, self.pool_labels, self.train_indices, self.batch_size, shuffle=True)
+        """The training batches; a last batch of a single image is dropped (batch norm cannot train on one
+        image, and one image of a shuffled epoch is not missed): said once, in one log line."""
+        batches = self._batches(self.pool_images, self.pool_labels, self.train_indices, self.batch_size, shuffle=True)
+        if batches.last_batch_size() == 1 and len(batches) > 1:
+            batches.drop_last = True
+            if not self.dropped_single_said:
+                self.dropped_single_said = True
+                log.info("each training epoch leaves out its last batch: of %d images in batches of %d it would hold "
+                         "a single one, which batch norm cannot train on", batches.shard_size(), batches.batch_size)
+        return batches
 
     def val_dataloader(self) -> TensorBatches:
         return self._batches(self.pool_images, self.pool_labels, self.val_indices, self.eval_batch_size, shuffle=False)

@@ -21,7 +21,7 @@ def _first_line(error: BaseException) -> str:
 class TorchvisionDataModule(InMemoryDataModule):
     """A dataset torchvision can read from ``data_dir`` (and download when online)."""
 
-    dataset_cls: type = None
+    dataset_cls: type | None = None  # set by each subclass
     expected_layout = ""
     image_shape: tuple[int, int, int] = (1, 28, 28)
     class_count = 10
@@ -31,6 +31,7 @@ class TorchvisionDataModule(InMemoryDataModule):
         return self._resized_shape(self.image_shape), self.class_count
 
     def _dataset(self, train: bool, download: bool):
+        assert self.dataset_cls is not None, f"{type(self).__name__} names no dataset_cls"
         return self.dataset_cls(str(self.data_dir), train=train, download=download)
 
     def _read_splits(self):

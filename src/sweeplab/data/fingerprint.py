@@ -39,24 +39,24 @@ def files_fingerprint(files: Sequence[Path], cache_dir: Path | None,
     """``{"sha256", "files", "bytes", "cached"}`` of ``files``: the sha256 over each file's name (relative
     to the folder they share) and its own sha256, read from ``cache_dir`` while the files are unchanged.
     ``known`` holds the sha256 of files already read (by absolute path), which are not read again."""
-    files = sorted(name if os.path.isabs(name) else os.path.abspath(name) for name in map(os.fspath, files))
-    stats = [os.stat(f) for f in files]
-    root = os.path.commonpath(list({os.path.dirname(f) for f in files})) if files else os.sep
+    paths = sorted(name if os.path.isabs(name) else os.path.abspath(name) for name in map(os.fspath, files))
+    stats = [os.stat(f) for f in paths]
+    root = os.path.commonpath(list({os.path.dirname(f) for f in paths})) if paths else os.sep
     start = len(root.rstrip(os.sep)) + 1
-    listing = [[f[start:], s.st_size, s.st_mtime_ns] for f, s in zip(files, stats)]
+    listing = [[f[start:], s.st_size, s.st_mtime_ns] for f, s in zip(paths, stats, strict=True)]
     key = hashlib.sha256(json.dumps([str(root), listing]).encode()).hexdigest()[:32]
     cache = cache_dir / f"{key}.json" if cache_dir is not None else None
     cached = _read_cached(cache)
     if cached is not None:
         return {**cached, "cached": True}
     hashes = dict(known or {})
-    unread = [path for path in files if path not in hashes]
+    unread = [path for path in paths if path not in hashes]
     with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 1) * 2)) as pool:  # reads and hashes release the GIL
-        hashes.update(zip(unread, pool.map(file_sha256, unread)))
+        hashes.update(zip(unread, pool.map(file_sha256, unread), strict=True))
     digest = hashlib.sha256()
-    for (name, _, _), path in zip(listing, files):
+    for (name, _, _), path in zip(listing, paths, strict=True):
         digest.update(f"{name}\0{hashes[path]}\n".encode())
-    record = {"sha256": digest.hexdigest(), "files": len(files), "bytes": sum(s.st_size for s in stats), "root": root}
+    record = {"sha256": digest.hexdigest(), "files": len(paths), "bytes": sum(s.st_size for s in stats), "root": root}
     if cache is not None:
         try:
             write_json_atomic(cache, record)

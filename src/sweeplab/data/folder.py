@@ -2,7 +2,9 @@
 
 ``ROOT/train/CLASS/*.png`` (also jpg, jpeg, bmp, webp), ``ROOT/test/CLASS/*`` and, when
 present, ``ROOT/val/CLASS/*`` (used instead of a random validation split). Class
-names are the folder names, in the same order in every split. The images are decoded
+names are the folder names, in the same order in every split. Every split is converted to the
+run's shape (``data.channels`` and ``data.size``, else the training images' own) by the one
+conversion of :func:`sweeplab.safe_read.image_pixels`, which prediction uses too. The images are decoded
 once, in parallel, into a uint8 tensor cached under ``cache_dir`` by a fingerprint of
 the file list (names, sizes, modification times) and the conversion asked for, so the
 next run with the same folder starts without decoding.
@@ -17,6 +19,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from numbers import Integral
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -26,13 +29,13 @@ from sweeplab.constraints import Interval, NoneValue, Options
 from sweeplab.data.datamodule import InMemoryDataModule, RawSplits
 from sweeplab.errors import DataDamagedError, DataNotFoundError
 from sweeplab.files import write_bytes_atomic
+from sweeplab.safe_read import CONVERSION_VERSION, UnreadableFile, image_channels, open_image, read_image_pixels
 
 SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 SPLITS = ("train", "val", "test")
-MODES = {1: "L", 3: "RGB"}
-GRAY_MODES = ("1", "L", "LA", "I", "I;16", "F")
 
 log = logging.getLogger(__name__)
+_Value = TypeVar("_Value")  # what every image must agree on: channels, size
 
 
 class FolderDataModule(InMemoryDataModule):
@@ -76,7 +79,7 @@ class FolderDataModule(InMemoryDataModule):
         classes = sorted(p.name for p in (root / "train").iterdir() if p.is_dir())
         if len(classes) < 2:
             raise DataNotFoundError(f"{root / 'train'} must hold a folder per class, at least two; found {classes}")
-        found = {}
+        found: dict[str, list[tuple[Path, int]]] = {}
         for split in SPLITS:
             if not (root / split).is_dir():
                 continue
@@ -105,7 +108,7 @@ class FolderDataModule(InMemoryDataModule):
 
     def cache_key(self, files: dict[str, list[tuple[Path, int]]]) -> str:
         """The decoded tensors' key: the file list (names, sizes, mtimes) and the conversion asked for."""
-        digest = hashlib.sha256(f"{self.size}:{self.channels}".encode())
+        digest = hashlib.sha256(f"{self.size}:{self.channels}:conversion{CONVERSION_VERSION}".encode())
         for split, items in files.items():
             for path, label in items:
                 stat = path.stat()
@@ -117,7 +120,8 @@ class FolderDataModule(InMemoryDataModule):
         cache = self.cache_dir / f"folder-{self.cache_key(files)}.pt"
         decoded = _read_cache(cache)
         if decoded is None:
-            decoded = {split: self._decode(items, split) for split, items in files.items()}
+            channels, size = self.run_shape(files["train"])
+            decoded = {split: self._decode(items, split, channels, size) for split, items in files.items()}
             _write_cache(cache, decoded)
         train_images, train_labels = decoded["train"]
         if "val" in decoded:  # the folder's own validation split: the pool is train + val
@@ -131,15 +135,24 @@ class FolderDataModule(InMemoryDataModule):
     def holdout_split(self) -> tuple[torch.Tensor, torch.Tensor]:
         return self.fixed_val_split if self.fixed_val_split is not None else super().holdout_split()
 
-    def _decode(self, items: list[tuple[Path, int]], split: str) -> tuple[torch.Tensor, torch.Tensor]:
-        """The split's images as one (N, C, H, W) uint8 tensor, decoded in parallel threads."""
+    def run_shape(self, train: list[tuple[Path, int]]) -> tuple[int, tuple[int, int]]:
+        """``(channels, (width, height))`` every split is converted to: ``data.channels`` and ``data.size`` where
+        set, else the training images' own (read off their headers: they must agree). Validation, test and
+        predicted images of another size or mode are brought to it by the same conversion."""
+        channels, size = self.channels, (self.size, self.size) if self.size else None
+        if channels is None or size is None:
+            paths = [path for path, _ in train]
+            with ThreadPoolExecutor(self.workers) as pool:
+                headers = list(pool.map(_header, paths))
+            channels = channels or self._agreed("channels", paths, [h[0] for h in headers])
+            size = size or self._agreed("size", paths, [h[1] for h in headers])
+        return channels, size
+
+    def _decode(self, items: list[tuple[Path, int]], split: str, channels: int,
+                size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The split's images as one (N, C, H, W) uint8 tensor of the run's shape, decoded in parallel threads."""
         paths = [path for path, _ in items]
         with ThreadPoolExecutor(self.workers) as pool:
-            channels, size = self.channels, (self.size, self.size) if self.size else None
-            if channels is None or size is None:  # read off the images' headers: they must agree
-                headers = list(pool.map(_header, paths))
-                channels = channels or self._agreed("channels", paths, [h[0] for h in headers])
-                size = size or self._agreed("size", paths, [h[1] for h in headers])
             decoded = list(tqdm(pool.map(lambda path: _pixels(path, channels, size), paths), total=len(paths),
                                 desc=f"decoding {split} images", unit="img", leave=False, mininterval=1))
         arrays = [array for array, _ in decoded]
@@ -148,10 +161,10 @@ class FolderDataModule(InMemoryDataModule):
         images = images.unsqueeze(1) if channels == 1 else images.permute(0, 3, 1, 2)
         return images.contiguous(), torch.tensor([label for _, label in items])
 
-    def _agreed(self, what: str, paths: list[Path], values: list) -> object:
+    def _agreed(self, what: str, paths: list[Path], values: list[_Value]) -> _Value:
         """The value every image has; else an error naming two that differ and the key that converts them."""
         first = values[0]
-        for path, value in zip(paths, values):
+        for path, value in zip(paths, values, strict=True):
             if value != first:
                 raise DataDamagedError(f"the images of {self.data_dir} differ in {what} ({paths[0]}: {first}, {path}: "
                                        f"{value}); set data.{what} to convert them all")
@@ -181,34 +194,23 @@ def _write_cache(cache: Path, decoded: dict[str, tuple[torch.Tensor, torch.Tenso
                     "set data.cache_dir to a writable folder", error)
 
 
-def _open(path: Path, content: bytes | None = None):
-    from PIL import Image  # noqa: PLC0415
-
-    try:
-        return Image.open(path if content is None else io.BytesIO(content))
-    except Exception as error:  # noqa: BLE001 (not an image at all, an unknown format)
-        raise DataDamagedError(f"{path} cannot be read as an image: {' '.join(str(error).split())[:200]}") from None
-
-
 def _header(path: Path) -> tuple[int, tuple[int, int]]:
     """(channels, (width, height)) from the file's header: nothing is decoded."""
-    with _open(path) as image:
-        return (1 if image.mode in GRAY_MODES else 3), image.size
+    try:
+        with open_image(path) as image:
+            return image_channels(image.mode), image.size
+    except UnreadableFile as error:
+        raise DataDamagedError(str(error)) from None
 
 
 def _pixels(path: Path, channels: int, size: tuple[int, int]) -> tuple[np.ndarray, str]:
-    """The image's pixels, and the sha256 of its file (read once: the data fingerprint needs no second read)."""
-    from PIL import Image  # noqa: PLC0415
-
+    """The image's pixels by the one conversion (:func:`sweeplab.safe_read.image_pixels`), and the sha256 of
+    its file (read once: the data fingerprint needs no second read)."""
     try:
         content = path.read_bytes()
     except OSError as error:
         raise DataDamagedError(f"{path} cannot be read: {error.strerror}") from None
-    with _open(path, content) as image:
-        try:
-            image = image.convert(MODES[channels])
-            if image.size != tuple(size):
-                image = image.resize(tuple(size), Image.BILINEAR)
-            return np.asarray(image, dtype=np.uint8), hashlib.sha256(content).hexdigest()
-        except Exception as error:  # noqa: BLE001 (a truncated file: the header read, the pixels do not)
-            raise DataDamagedError(f"{path} cannot be decoded: {' '.join(str(error).split())[:200]}") from None
+    try:
+        return read_image_pixels(path, channels, size, content), hashlib.sha256(content).hexdigest()
+    except UnreadableFile as error:
+        raise DataDamagedError(str(error)) from None

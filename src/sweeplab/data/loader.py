@@ -58,6 +58,15 @@ class TensorBatches:
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
+    def shard_size(self) -> int:
+        """Samples this rank covers in an epoch."""
+        return self._shard_size()
+
+    def last_batch_size(self) -> int:
+        """Samples in the epoch's last batch when it is kept (``batch_size`` when the samples divide evenly)."""
+        n = self._shard_size()
+        return n % self.batch_size or min(n, self.batch_size)
+
     def _shard_size(self) -> int:
         """Samples this rank covers: an equal share when shuffling (training ranks must step
         together), every ``world_size``-th sample otherwise (evaluation sees every sample)."""

@@ -14,8 +14,17 @@ class ConvNet(nn.Module):
     """Per entry of ``channels``: 3x3 conv (padding 1), norm, activation, 2x2 max pool; then flatten, dropout and one
     linear layer. Batch norm by default: it reaches about 98-99% on MNIST within a few epochs."""
 
-    def __init__(self, in_shape: tuple[int, int, int], num_classes: int, *, channels: Sequence[int] = (32, 64, 128),
-                 activation: str = "relu", norm: str = "batch", dropout: float = 0.5, init: str = "default") -> None:
+    def __init__(
+        self,
+        in_shape: tuple[int, int, int],
+        num_classes: int,
+        *,
+        channels: Sequence[int] = (32, 64, 128),
+        activation: str = "relu",
+        norm: str = "batch",
+        dropout: float = 0.5,
+        init: str = "default",
+    ) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         width = in_shape[0]
@@ -23,8 +32,9 @@ class ConvNet(nn.Module):
             layers += [*conv_block(width, out, 3, padding=1, activation=activation, norm=norm), SafePool2d("max", 2)]
             width = out
         self.features = nn.Sequential(*layers)
-        self.classifier = nn.Sequential(nn.Flatten(), make_dropout(dropout),
-                                        nn.Linear(flat_features(self.features, in_shape), num_classes))
+        self.classifier = nn.Sequential(
+            nn.Flatten(), make_dropout(dropout), nn.Linear(flat_features(self.features, in_shape), num_classes)
+        )
         initialize(self, init, activation)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -7,12 +7,17 @@ Every knob is validated here, so a bad value fails when the model is built with 
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from typing import Literal, cast
 
 import torch
 from torch import nn
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
-    "relu": nn.ReLU, "leaky_relu": nn.LeakyReLU, "gelu": nn.GELU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid,
+    "relu": nn.ReLU,
+    "leaky_relu": nn.LeakyReLU,
+    "gelu": nn.GELU,
+    "tanh": nn.Tanh,
+    "sigmoid": nn.Sigmoid,
 }
 POOLS: dict[str, type[nn.Module]] = {"max": nn.MaxPool2d, "avg": nn.AvgPool2d}
 NORMS = ("batch", "none")
@@ -73,13 +78,23 @@ def make_dropout(p: float) -> nn.Dropout:
     return nn.Dropout(float(p))
 
 
-def conv_block(in_channels: int, out_channels: int, kernel_size: int, *, stride: int = 1, padding: int = 0,
-               activation: str | None = "relu", norm: str = "none") -> nn.Sequential:
+def conv_block(
+    in_channels: int,
+    out_channels: int,
+    kernel_size: int,
+    *,
+    stride: int = 1,
+    padding: int = 0,
+    activation: str | None = "relu",
+    norm: str = "none",
+) -> nn.Sequential:
     """Conv, optional batch norm, activation (none when ``activation`` is None). The conv has no bias when batch norm
     follows it: the norm's shift replaces it."""
     check_choice("norm", norm, NORMS)
-    layers = [nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride, padding=padding, bias=norm == "none"),
-              make_norm2d(norm, out_channels)]
+    layers = [
+        nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride, padding=padding, bias=norm == "none"),
+        make_norm2d(norm, out_channels),
+    ]
     if activation is not None:
         layers.append(make_activation(activation))
     return nn.Sequential(*layers)
@@ -117,8 +132,9 @@ def first_conv_geometry(in_shape: Sequence[int]) -> tuple[int, int, int]:
     return (11, 4, 2) if is_large_input(in_shape) else (3, 1, 1)
 
 
-def fc_stack(in_features: int, hidden: Sequence[int], num_classes: int, *, activation: str,
-             dropout: float) -> nn.Sequential:
+def fc_stack(
+    in_features: int, hidden: Sequence[int], num_classes: int, *, activation: str, dropout: float
+) -> nn.Sequential:
     """Flatten, then ``[Linear, activation, Dropout]`` per hidden width, then the output layer."""
     layers: list[nn.Module] = [nn.Flatten()]
     width = in_features
@@ -151,7 +167,11 @@ def initialize(model: nn.Module, scheme: str, nonlinearity: str = "relu") -> nn.
     check_choice("init", scheme, INITS)
     if scheme == "default":
         return model
-    gain_name = nonlinearity if nonlinearity in ("relu", "leaky_relu", "tanh", "sigmoid") else "relu"
+    gain_name = (
+        cast(Literal["relu", "leaky_relu", "tanh", "sigmoid"], nonlinearity)
+        if nonlinearity in ("relu", "leaky_relu", "tanh", "sigmoid")
+        else "relu"
+    )
     for layer in model.modules():
         if isinstance(layer, (nn.Conv2d, nn.Linear)):
             if scheme == "kaiming":

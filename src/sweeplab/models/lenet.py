@@ -12,8 +12,16 @@ class LeNet5(nn.Module):
     """LeNet-5 for any input shape: the modern variant (ReLU, max pooling) by default; ``activation="sigmoid",
     pool="avg"`` gives the classic network. The first conv pads by 2 so 28x28 inputs behave like the paper's 32x32."""
 
-    def __init__(self, in_shape: tuple[int, int, int], num_classes: int, *, activation: str = "relu",
-                 pool: str = "max", dropout: float = 0.0, init: str = "default") -> None:
+    def __init__(
+        self,
+        in_shape: tuple[int, int, int],
+        num_classes: int,
+        *,
+        activation: str = "relu",
+        pool: str = "max",
+        dropout: float = 0.0,
+        init: str = "default",
+    ) -> None:
         super().__init__()
         check_choice("pool", pool, tuple(POOLS))
         self.features = nn.Sequential(
@@ -24,8 +32,9 @@ class LeNet5(nn.Module):
             make_activation(activation),
             POOLS[pool](kernel_size=2, stride=2),
         )
-        self.classifier = fc_stack(flat_features(self.features, in_shape), (120, 84), num_classes,
-                                   activation=activation, dropout=dropout)
+        self.classifier = fc_stack(
+            flat_features(self.features, in_shape), (120, 84), num_classes, activation=activation, dropout=dropout
+        )
         initialize(self, init, activation)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -7,8 +7,16 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from sweeplab.models.layers import (conv_block, global_avg_pool, initialize, make_activation, make_dropout, make_stem,
-                                    positive_ints, scale_width)
+from sweeplab.models.layers import (
+    conv_block,
+    global_avg_pool,
+    initialize,
+    make_activation,
+    make_dropout,
+    make_stem,
+    positive_ints,
+    scale_width,
+)
 
 
 class BasicBlock(nn.Module):
@@ -22,8 +30,11 @@ class BasicBlock(nn.Module):
             *conv_block(out_channels, out_channels, 3, padding=1, activation=None, norm=norm),
         )
         needs_projection = stride != 1 or in_channels != out_channels
-        self.shortcut = (conv_block(in_channels, out_channels, 1, stride=stride, activation=None, norm=norm)
-                         if needs_projection else nn.Identity())
+        self.shortcut = (
+            conv_block(in_channels, out_channels, 1, stride=stride, activation=None, norm=norm)
+            if needs_projection
+            else nn.Identity()
+        )
         self.activation = make_activation(activation)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -39,9 +50,18 @@ class ResNet(nn.Module):
     torchvision's resnet18.
     """
 
-    def __init__(self, in_shape: tuple[int, int, int], num_classes: int, *, blocks: Sequence[int] = (2, 2, 2, 2),
-                 width_divisor: int = 1, activation: str = "relu", norm: str = "batch", dropout: float = 0.0,
-                 init: str = "default") -> None:
+    def __init__(
+        self,
+        in_shape: tuple[int, int, int],
+        num_classes: int,
+        *,
+        blocks: Sequence[int] = (2, 2, 2, 2),
+        width_divisor: int = 1,
+        activation: str = "relu",
+        norm: str = "batch",
+        dropout: float = 0.0,
+        init: str = "default",
+    ) -> None:
         super().__init__()
         width = scale_width(64, width_divisor)
         layers: list[nn.Module] = [make_stem(in_shape, width, activation=activation, norm=norm)]

@@ -30,9 +30,17 @@ def replace_first_conv(model: nn.Module, in_channels: int) -> None:
             if module.in_channels == in_channels:
                 return
             parent_name, _, attribute = name.rpartition(".")
-            new = nn.Conv2d(in_channels, module.out_channels, module.kernel_size, stride=module.stride,
-                            padding=module.padding, dilation=module.dilation, bias=module.bias is not None,
-                            padding_mode=module.padding_mode)
+            # the old conv's geometry as it is (torch types the stored sizes tuple[int, ...], the arguments tuple[int, int])
+            geometry: dict[str, Any] = dict(
+                kernel_size=module.kernel_size, stride=module.stride, padding=module.padding, dilation=module.dilation
+            )
+            new = nn.Conv2d(
+                in_channels,
+                module.out_channels,
+                **geometry,
+                bias=module.bias is not None,
+                padding_mode=module.padding_mode,
+            )
             setattr(model.get_submodule(parent_name), attribute, new)
             return
     raise ValueError(f"model.name: {type(model).__name__} has no Conv2d to adapt to {in_channels} channels")

@@ -7,8 +7,15 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from sweeplab.models.layers import (SafePool2d, conv_block, fc_stack, flat_features, initialize, positive_int,
-                                    scale_width)
+from sweeplab.models.layers import (
+    SafePool2d,
+    conv_block,
+    fc_stack,
+    flat_features,
+    initialize,
+    positive_int,
+    scale_width,
+)
 
 VGG11 = ((1, 64), (1, 128), (2, 256), (2, 512), (2, 512))
 
@@ -34,9 +41,19 @@ class VGG(nn.Module):
     instead of failing. ``width_divisor`` divides every conv width and ``fc_width``.
     """
 
-    def __init__(self, in_shape: tuple[int, int, int], num_classes: int, *, conv_arch: Sequence[Sequence[int]] = VGG11,
-                 fc_width: int = 4096, width_divisor: int = 1, activation: str = "relu", norm: str = "batch",
-                 dropout: float = 0.2, init: str = "default") -> None:
+    def __init__(
+        self,
+        in_shape: tuple[int, int, int],
+        num_classes: int,
+        *,
+        conv_arch: Sequence[Sequence[int]] = VGG11,
+        fc_width: int = 4096,
+        width_divisor: int = 1,
+        activation: str = "relu",
+        norm: str = "batch",
+        dropout: float = 0.2,
+        init: str = "default",
+    ) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         width = in_shape[0]
@@ -48,8 +65,9 @@ class VGG(nn.Module):
             layers.append(SafePool2d("max", 2))
         self.features = nn.Sequential(*layers)
         fc = scale_width(positive_int("fc_width", fc_width), width_divisor)
-        self.classifier = fc_stack(flat_features(self.features, in_shape), (fc, fc), num_classes, activation=activation,
-                                   dropout=dropout)
+        self.classifier = fc_stack(
+            flat_features(self.features, in_shape), (fc, fc), num_classes, activation=activation, dropout=dropout
+        )
         initialize(self, init, activation)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -29,8 +30,9 @@ def new_figure(width_in: float, height_in: float) -> Figure:
 
 def render_rgb(figure: Figure) -> np.ndarray:
     """The figure as an (H, W, 3) uint8 array (what TensorBoard's ``add_image`` takes)."""
-    figure.canvas.draw()
-    return np.asarray(figure.canvas.buffer_rgba())[..., :3].copy()
+    canvas = cast(FigureCanvasAgg, figure.canvas)  # every figure here is made on an Agg canvas (new_figure)
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba())[..., :3].copy()
 
 
 def png_bytes(rgb: np.ndarray) -> bytes:

@@ -17,16 +17,21 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 from sweeplab.errors import ConfigError
 from sweeplab.reports.run_records import RunRecord
 from sweeplab.runs.hparams import LABELS, TAGS, split_tags
 
 OPERATORS: dict[str, Callable[[float, float], bool]] = {
-    "<=": lambda a, b: a <= b, ">=": lambda a, b: a >= b, "<": lambda a, b: a < b, ">": lambda a, b: a > b,
+    "<=": lambda a, b: a <= b,
+    ">=": lambda a, b: a >= b,
+    "<": lambda a, b: a < b,
+    ">": lambda a, b: a > b,
 }
-TOKEN = re.compile(r"""\s*(?:(?P<op><=|>=|!=|=|<|>)|(?P<punct>[\[\],()])|(?P<quoted>'[^']*'|"[^"]*")|(?P<word>[^\s=<>!\[\],()'"]+))""")
+TOKEN = re.compile(
+    r"""\s*(?:(?P<op><=|>=|!=|=|<|>)|(?P<punct>[\[\],()])|(?P<quoted>'[^']*'|"[^"]*")|(?P<word>[^\s=<>!\[\],()'"]+))"""
+)
 WORDS = ("and", "or", "in")
 
 
@@ -123,7 +128,7 @@ class _Parser:
 
     def parse(self) -> Any:
         if not self.tokens:
-            raise QueryError(self.query, "is empty; e.g. \"model=lenet and test_acc>0.98\"")
+            raise QueryError(self.query, 'is empty; e.g. "model=lenet and test_acc>0.98"')
         expression = self._any()
         if self.at < len(self.tokens):
             self._fail("expected and, or or the end")
@@ -139,7 +144,7 @@ class _Parser:
         self.at += 1
         return token
 
-    def _fail(self, expected: str) -> None:
+    def _fail(self, expected: str) -> NoReturn:
         token = self._peek()
         where = f"{token[1]!r} (at character {token[2]})" if token else "the end"
         raise QueryError(self.query, f"{expected}, found {where}")
@@ -200,12 +205,17 @@ def conditions(expression: Any) -> list[Condition]:
 
 def refuse_unknown_keys(records: Sequence[RunRecord], keys: Sequence[str], option: str, given: str) -> None:
     """A key that no run has is a typo: refused in one line, with the closest names."""
-    known = {"status", *LABELS} | {key for record in records for source in (record.hparams, record.results) for key in source}
+    known = {"status", *LABELS} | {
+        key for record in records for source in (record.hparams, record.results) for key in source
+    }
     for key in keys:
         if key not in known:
             close = difflib.get_close_matches(key, sorted(known), n=3)
-            hint = (f"did you mean {' or '.join(close)}?" if close else
-                    "use a config key (optimizer.lr), a config group (model), a metric (test_acc), status or dataset")
+            hint = (
+                f"did you mean {' or '.join(close)}?"
+                if close
+                else "use a config key (optimizer.lr), a config group (model), a metric (test_acc), status or dataset"
+            )
             raise ConfigError(option, given, f"no run has a value named {key!r}; {hint}")
 
 

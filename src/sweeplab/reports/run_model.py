@@ -33,6 +33,7 @@ def load_run_model(run_dir: str | Path, overrides: Sequence[str] = ()) -> Restor
     datamodule = build_datamodule(cfg)
     datamodule.prepare_data()
     datamodule.setup("test")
-    model = restore_architecture(cfg, weights, datamodule.in_shape, datamodule.num_classes,
-                                 RunFolder(run_dir).best_checkpoint)
+    model = restore_architecture(
+        cfg, weights, datamodule.in_shape, datamodule.num_classes, RunFolder(run_dir).best_checkpoint
+    )
     return RestoredRun(run_dir, cfg, model, datamodule)

@@ -17,6 +17,7 @@ import logging
 import math
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import cast
 
 import lightning.pytorch as pl
 import numpy as np
@@ -31,8 +32,10 @@ from torchvision.utils import make_grid
 from sweeplab.reports.conv_layers import first_conv_kernels
 from sweeplab.reports.figures import new_figure, render_rgb, save_png
 from sweeplab.reports.tiles import TileLayout, draw_tiles, grid_shape, scale_each
-from sweeplab.runs.folder import CONFUSION_PNG, CURVES_PNG, MISCLASSIFIED_PNG
 from sweeplab.runs.fit import best_row
+from sweeplab.runs.folder import CONFUSION_PNG, CURVES_PNG, MISCLASSIFIED_PNG, RunFolder
+from sweeplab.runs.results import RunResults
+from sweeplab.training.module import MAX_MISCLASSIFIED_KEPT
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +50,8 @@ Plot = tuple[str, str | None, Callable[[], Figure]]  # file name, TensorBoard ta
 class RunPlots(Callback):
     """Draws the run's plots into its folder (``trainer.default_root_dir``) on the main process."""
 
+    draws_run_plots = True  # left out of a run told to draw none (sweeplab.runs.build.build_callbacks)
+
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._write(trainer, pl_module, list(_training_plots(trainer, pl_module)))
 
@@ -55,9 +60,11 @@ class RunPlots(Callback):
             self._write(trainer, pl_module, list(_training_plots(trainer, pl_module)))
 
     def on_test_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._write(trainer, pl_module, list(_test_plots(pl_module, trainer.datamodule)), kernels=True)
+        self._write(trainer, pl_module, list(_test_plots(pl_module, trainer.datamodule)), kernels=True)  # type: ignore[attr-defined]  # Lightning sets Trainer.datamodule at run time without declaring it
 
-    def _write(self, trainer: pl.Trainer, pl_module: pl.LightningModule, plots: list[Plot], kernels: bool = False) -> None:
+    def _write(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, plots: list[Plot], kernels: bool = False
+    ) -> None:
         if not trainer.is_global_zero:
             return
         writer = _tensorboard_writer(trainer)
@@ -71,10 +78,91 @@ class RunPlots(Callback):
                 log.warning("could not write %s: %s: %s", filename, type(error).__name__, error, exc_info=True)
         if writer is not None and kernels:
             try:
-                _log_first_layer_kernels(writer, pl_module.model, trainer.global_step)
+                _log_first_layer_kernels(writer, cast(torch.nn.Module, pl_module.model), trainer.global_step)
                 writer.flush()
             except Exception as error:  # noqa: BLE001
                 log.warning("could not log kernels to TensorBoard: %s: %s", type(error).__name__, error, exc_info=True)
+
+
+def draw_run_plots(run_dir: str | Path) -> list[Path]:
+    """Draw a finished run's ``curves.png``, ``confusion.png`` and ``misclassified.png`` (and their TensorBoard
+    images, with the first layer's kernels) from its folder: ``results.json`` and the best checkpoint.
+
+    What :class:`RunPlots` draws during a run, drawn afterwards: a sweep draws its best trial's plots this way
+    at the study's end (``sweep.trial_plots=best``) instead of every trial's during training. The misclassified
+    images are found again by the best checkpoint's model on the test set (the ones its test saw, in order).
+    Never raises: a failure is logged as a warning; returns the files written.
+    """
+    run_dir = Path(run_dir)
+    try:
+        results = RunResults.read(RunFolder(run_dir).results)
+        plots: list[Plot] = []
+        if results.history:
+            best = results.best_epoch
+            plots.append((CURVES_PNG, None, lambda: plot_curves(results.history, best)))
+        model = None
+        if results.test_confusion is not None:
+            from sweeplab.reports.run_model import load_run_model  # noqa: PLC0415 (reports.run_model builds runs)
+
+            restored = load_run_model(run_dir)
+            model = restored.model
+            misclassified = _misclassified(model, restored.datamodule)
+            confusion, classes = (
+                results.test_confusion,
+                list(results.classes) or [str(i) for i in range(len(results.test_confusion))],
+            )
+            wrong_total = int(np.sum(confusion) - np.trace(confusion))
+            plots.append((CONFUSION_PNG, "test/confusion_matrix", lambda: plot_confusion(confusion, classes)))
+            plots.append(
+                (
+                    MISCLASSIFIED_PNG,
+                    "test/misclassified",
+                    lambda: plot_misclassified(misclassified, classes, wrong_total=wrong_total)[0],
+                )
+            )
+    except Exception as error:  # noqa: BLE001 (plots are never worth a run)
+        log.warning("could not draw the plots of %s: %s: %s", run_dir, type(error).__name__, error)
+        return []
+    step = int(results.history[-1].get("step", 0) or 0) if results.history else 0
+    return _save_plots(run_dir, plots, step, model)
+
+
+def _misclassified(model: torch.nn.Module, datamodule) -> list[tuple[torch.Tensor, int, int]]:
+    """The first test images ``model`` gets wrong, as the module's test keeps them: (standardized image, predicted, true)."""
+    kept: list[tuple[torch.Tensor, int, int]] = []
+    with torch.no_grad():
+        for start in range(0, len(datamodule.test_labels), datamodule.eval_batch_size):
+            images = datamodule.normalize(datamodule.test_images[start : start + datamodule.eval_batch_size])
+            labels = datamodule.test_labels[start : start + datamodule.eval_batch_size]
+            predicted = model(images).argmax(dim=1)
+            for i in (predicted != labels).nonzero().flatten().tolist()[: MAX_MISCLASSIFIED_KEPT - len(kept)]:
+                kept.append((images[i], int(predicted[i]), int(labels[i])))
+            if len(kept) >= MAX_MISCLASSIFIED_KEPT:
+                break
+    return kept
+
+
+def _save_plots(run_dir: Path, plots: list[Plot], step: int, model: torch.nn.Module | None) -> list[Path]:
+    """Write ``plots`` into ``run_dir`` and, when the run logs to TensorBoard there, as images of its events."""
+    from torch.utils.tensorboard import SummaryWriter  # noqa: PLC0415 (only when plots are drawn after the run)
+
+    written = []
+    writer = SummaryWriter(str(run_dir)) if any(run_dir.glob("events.out.tfevents.*")) else None
+    try:
+        for filename, tag, plot in plots:
+            try:
+                image = render_rgb(plot())
+                written.append(save_png(image, run_dir / filename))
+                if writer is not None and tag:
+                    writer.add_image(tag, image, step, dataformats="HWC")
+            except Exception as error:  # noqa: BLE001
+                log.warning("could not write %s: %s: %s", filename, type(error).__name__, error)
+        if writer is not None and model is not None:
+            _log_first_layer_kernels(writer, model, step)
+    finally:
+        if writer is not None:
+            writer.close()
+    return written
 
 
 def _training_plots(trainer: pl.Trainer, module) -> Iterator[Plot]:
@@ -92,8 +180,11 @@ def _test_plots(module, datamodule) -> Iterator[Plot]:
     classes = list(getattr(datamodule, "classes", None) or [str(i) for i in range(len(confusion))])
     wrong_total = int(np.sum(confusion) - np.trace(confusion))
     yield CONFUSION_PNG, "test/confusion_matrix", lambda: plot_confusion(confusion, classes)
-    yield MISCLASSIFIED_PNG, "test/misclassified", lambda: plot_misclassified(
-        module.misclassified, classes, wrong_total=wrong_total)[0]
+    yield (
+        MISCLASSIFIED_PNG,
+        "test/misclassified",
+        lambda: plot_misclassified(module.misclassified, classes, wrong_total=wrong_total)[0],
+    )
 
 
 def _tensorboard_writer(trainer: pl.Trainer):
@@ -156,8 +247,15 @@ def plot_confusion(confusion: Sequence[Sequence[int]], classes: Sequence[str]) -
     else:
         threshold = counts.max() / 2 if counts.size else 0
         for (true, predicted), count in np.ndenumerate(counts):
-            ax.text(predicted, true, str(count), ha="center", va="center", fontsize=8,
-                    color="white" if count > threshold else "black")
+            ax.text(
+                predicted,
+                true,
+                str(count),
+                ha="center",
+                va="center",
+                fontsize=8,
+                color="white" if count > threshold else "black",
+            )
     ax.set_xticks(range(n), [str(name) for name in classes], rotation=45, ha="right", fontsize=8)
     ax.set_yticks(range(n), [str(name) for name in classes], fontsize=8)
     ax.set_xlabel("predicted")

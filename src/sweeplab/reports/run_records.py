@@ -11,20 +11,20 @@ a run folder holds can make a reader fail.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from sweeplab.errors import UserInputError
 from sweeplab.runs.folder import CONFIG_FILE, CV_REPORT_JSON, RESULTS_FILE, RunFolder
 from sweeplab.runs.hparams import NOT_HYPERPARAMETERS, flat_hparams
 from sweeplab.runs.results import RunResults, UnreadableResults
+from sweeplab.safe_read import UnreadableFile, read_json_file
 
 log = logging.getLogger(__name__)
 
@@ -74,9 +74,11 @@ def load_run(run_dir: Path) -> RunRecord:
 def _cv_results(path: Path) -> dict[str, Any]:
     """A cross-validation report, checked like a run's results (its metrics are fold means)."""
     try:
-        report = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise UnreadableResults(f"cannot read {path}: {error}") from None
+        report = read_json_file(path)
+    except UnreadableFile as error:  # missing, damaged, too large or too deeply nested: the message names it
+        raise UnreadableResults(str(error)) from None
+    if not isinstance(report, dict):
+        raise UnreadableResults(f"{path} is not a cross-validation report (not a mapping)")
     RunResults.from_dict({k: v for k, v in report.items() if k != "history"}, source=str(path))  # types only
     return report
 
@@ -100,7 +102,7 @@ def _hparams_from_config(folder: RunFolder) -> dict[str, Any]:
     if not folder.config.is_file():
         return {}
     try:
-        return flat_hparams(OmegaConf.load(folder.config))
+        return flat_hparams(cast(DictConfig, OmegaConf.load(folder.config)))  # a list fails there: caught below
     except Exception as error:  # noqa: BLE001 (a damaged file: YAML, OmegaConf or interpolation errors)
         log.warning("skipping the config of %s: %s", folder.path, " ".join(str(error).split())[:200])
         return {}
@@ -111,7 +113,10 @@ def _group_choices(folder: RunFolder) -> dict[str, str]:
     try:
         with open(folder.hydra) as handle:
             choices = yaml.load(handle, Loader=YAML_LOADER)["hydra"]["runtime"]["choices"]
-        return {str(group): str(option) for group, option in choices.items()
-                if not str(group).startswith("hydra") and str(group) not in NOT_HYPERPARAMETERS}
-    except (OSError, UnicodeDecodeError, yaml.YAMLError, KeyError, TypeError, AttributeError):
+        return {
+            str(group): str(option)
+            for group, option in choices.items()
+            if not str(group).startswith("hydra") and str(group) not in NOT_HYPERPARAMETERS
+        }
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, KeyError, TypeError, AttributeError, RecursionError):
         return {}

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import statistics
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -19,32 +18,18 @@ from pathlib import Path
 from typing import Any
 
 from sweeplab.errors import ConfigError
-from sweeplab.metrics import RESULT_METRICS, metric as metric_named
+from sweeplab.metrics import RESULT_METRICS
+from sweeplab.metrics import metric as metric_named
 from sweeplab.reports.query import Condition, refuse_unknown_keys, select
 from sweeplab.reports.run_records import RunRecord
 from sweeplab.reports.seed_groups import Group, compare_best_two
 from sweeplab.runs.hparams import LABELS
 from sweeplab.runs.results import COMPLETED
+from sweeplab.stats import MeanStd  # re-exported: tables and their renderers name it here
 
 METRIC_COLUMNS = ("test_acc", "best_val_acc", "epochs_run", "duration_s")
 SORTABLE_METRICS = RESULT_METRICS
 SEED_KEY = "seed"
-
-
-@dataclass(frozen=True)
-class MeanStd:
-    """A metric over the seeds of a group: mean, sample standard deviation (None for one value), count."""
-
-    mean: float
-    std: float | None
-    count: int
-
-    @classmethod
-    def of(cls, values: Sequence[float]) -> MeanStd | None:
-        if not values:
-            return None
-        std = statistics.stdev(values) if len(values) > 1 else None
-        return cls(statistics.fmean(values), std, len(values))
 
 
 @dataclass
@@ -115,7 +100,8 @@ def differing_hparams(records: Sequence[RunRecord], ignore: Sequence[str] = ()) 
     records = [r for r in records if r.hparams] or list(records)
     keys = sorted({key for record in records for key in record.hparams} - set(ignore))
     return [
-        key for key in keys
+        key
+        for key in keys
         if len({json.dumps(r.hparams.get(key, _MISSING), sort_keys=True, default=repr) for r in records}) > 1
     ]
 
@@ -184,21 +170,32 @@ def build_table(
     hparam_columns = differing_hparams(representatives, ignore=((SEED_KEY,) if group_seeds else ()) + LABELS)
     datasets = {r.dataset for entry in shown for r in entry.records if r.dataset}
     columns = ["run", "status"] + (["dataset"] if len(datasets) > 1 else []) + (["seeds"] if group_seeds else [])
-    columns += hparam_columns + list(METRIC_COLUMNS) + ([metric] if metric not in METRIC_COLUMNS else []) + label_columns
+    columns += (
+        hparam_columns + list(METRIC_COLUMNS) + ([metric] if metric not in METRIC_COLUMNS else []) + label_columns
+    )
     names = run_names([r.path for entry in shown for r in entry.records]) if shown else {}
     rows = []
     for entry in shown:
-        row = {
-            "run": ", ".join(names[r.path] for r in entry.records), "status": entry.status(),
-            "dataset": entry.first.dataset, "seeds": len(entry.records),
+        row: dict[str, Any] = {
+            "run": ", ".join(names[r.path] for r in entry.records),
+            "status": entry.status(),
+            "dataset": entry.first.dataset,
+            "seeds": len(entry.records),
             "path": [str(r.path) for r in entry.records] if group_seeds else str(entry.first.path),
         }
         row.update({key: entry.first.hparams.get(key) for key in hparam_columns + label_columns})
         row.update({key: entry.metric(key) for key in columns if key in SORTABLE_METRICS})
         rows.append(row)
-    labelled = [(_label(entry, hparam_columns, row["run"]), entry.records) for entry, row in zip(shown, rows)]
-    comparison = compare_best_two([_seed_group(label, entry, metric) for (label, _), entry in zip(labelled, shown)],
-                                  metric) if group_seeds else []
+    labelled = [
+        (_label(entry, hparam_columns, row["run"]), entry.records) for entry, row in zip(shown, rows, strict=True)
+    ]
+    comparison = (
+        compare_best_two(
+            [_seed_group(label, entry, metric) for (label, _), entry in zip(labelled, shown, strict=True)], metric
+        )
+        if group_seeds
+        else []
+    )
     return RunsTable(columns, rows, notes, comparison, labelled)
 
 
@@ -223,8 +220,11 @@ def _notes(chosen: list[RunRecord], total: int, ranked: list[_Entry], shown: lis
     not_completed = [r for r in chosen if r.status != COMPLETED]
     if not_completed:
         statuses = Counter(r.status for r in not_completed)
-        notes.append(f"{len(not_completed)} of {len(chosen)} runs did not complete ("
-                     + ", ".join(f"{n} {s}" for s, n in statuses.most_common()) + "): see their status column")
+        notes.append(
+            f"{len(not_completed)} of {len(chosen)} runs did not complete ("
+            + ", ".join(f"{n} {s}" for s, n in statuses.most_common())
+            + "): see their status column"
+        )
     datasets = sorted({str(r.dataset) for r in chosen if r.dataset})
     if len(datasets) > 1:
         notes.append(f"runs on {len(datasets)} datasets ({', '.join(datasets)}): their metrics do not compare")

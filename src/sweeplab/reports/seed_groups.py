@@ -4,22 +4,20 @@
 table it gives each group's mean, standard deviation, n and 95% Student-t interval of the
 metric, and compares the best two groups: the difference of their means, its 95% interval
 (Welch-Satterthwaite degrees of freedom) and Welch's t-test p-value, saying plainly whether
-the seeds tell them apart at the 5% level. Runs that did not complete are left out.
+the seeds tell them apart at the 5% level. Runs that did not complete are left out. The
+arithmetic is :mod:`sweeplab.stats`'s; an accuracy's interval is clipped to [0, 1].
 """
 
 from __future__ import annotations
 
-import math
-import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from scipy import stats as scipy_stats
-
+from sweeplab import stats
 from sweeplab.metrics import metric as metric_named
+from sweeplab.stats import WelchTest
 
-CONFIDENCE = 0.95
-ALPHA = 1 - CONFIDENCE
+LEVEL, SIGNIFICANCE = stats.percent(stats.CONFIDENCE), stats.percent(1 - stats.CONFIDENCE)  # "95%", "5%"
 
 
 @dataclass(frozen=True)
@@ -33,52 +31,56 @@ class Group:
 
     @property
     def mean(self) -> float:
-        return statistics.fmean(self.values)
+        return stats.mean(self.values)
 
     @property
     def std(self) -> float | None:
-        return statistics.stdev(self.values) if self.n > 1 else None
+        return stats.std(self.values)
 
-    def interval(self) -> tuple[float, float] | None:
-        if self.n < 2:
-            return None
-        half = float(scipy_stats.t.ppf(0.5 + CONFIDENCE / 2, self.n - 1)) * self.std / math.sqrt(self.n)
-        return self.mean - half, self.mean + half
+    def interval(self, bounds: stats.Bounds | None = None) -> stats.Interval | None:
+        return stats.mean_interval(self.values, bounds=bounds)
 
 
-@dataclass(frozen=True)
-class Welch:
-    difference: float
-    low: float
-    high: float
-    dof: float
-    p_value: float
-
-    @property
-    def significant(self) -> bool:
-        return self.p_value < ALPHA
+def bounds_of(metric: str) -> stats.Bounds | None:
+    """Where ``metric``'s values lie (an accuracy in [0, 1]); None for a metric not known or not bounded."""
+    try:
+        return metric_named(metric).bounds
+    except KeyError:
+        return None
 
 
-def welch(a: Group, b: Group) -> Welch | None:
+def difference_test(a: Group, b: Group, metric: str | None = None) -> WelchTest | None:
     """``a.mean - b.mean``, its interval and Welch's p-value; None when a group has fewer than two values
     or neither varies."""
-    if a.n < 2 or b.n < 2:
-        return None
-    va, vb = a.std**2 / a.n, b.std**2 / b.n
-    if va + vb == 0:
-        return None
-    dof = (va + vb) ** 2 / (va**2 / (a.n - 1) + vb**2 / (b.n - 1))
-    half = float(scipy_stats.t.ppf(0.5 + CONFIDENCE / 2, dof)) * math.sqrt(va + vb)
-    p_value = float(scipy_stats.ttest_ind(a.values, b.values, equal_var=False).pvalue)
-    difference = a.mean - b.mean
-    return Welch(difference, difference - half, difference + half, dof, p_value)
+    return stats.welch_test(a.values, b.values, bounds=bounds_of(metric) if metric else None)
 
 
 def describe_group(group: Group, metric: str) -> str:
-    interval = group.interval()
+    interval = group.interval(bounds_of(metric))
     spread = f" ± {group.std:.4f}" if group.std is not None else ""
-    shown = f", 95% interval [{interval[0]:.4f}, {interval[1]:.4f}]" if interval else " (one seed: no interval)"
+    shown = f", {LEVEL} interval {interval.text()}" if interval else " (one seed: no interval)"
     return f"{group.name}: {metric} {group.mean:.4f}{spread} over n={group.n}{shown}"
+
+
+def compare_two(a: Group, b: Group, metric: str) -> str:
+    """One line for people: ``a`` against ``b``, the difference, its interval, Welch's p and a verdict."""
+    test = difference_test(a, b, metric)
+    if test is None:
+        return (
+            f"{a.name} vs {b.name}: a test needs at least 2 completed seeds in each group, and some "
+            "spread; train more seeds (train.py -m seed=1,2,3 ...)"
+        )
+    word = "higher" if test.difference >= 0 else "lower"
+    verdict = (
+        f"significant at the {SIGNIFICANCE} level: {a.name} is {'better' if _better(test, metric) else 'worse'}"
+        if test.significant
+        else f"not significant at the {SIGNIFICANCE} level: these seeds do not tell the two apart"
+    )
+    return (
+        f"{a.name} vs {b.name}: {metric} {abs(test.difference):.4f} {word} ({LEVEL} interval of the "
+        f"difference {test.interval.text(signed=True)}), Welch's t-test p={test.p_value:.3g} "
+        f"(df {test.dof:.1f}): {verdict}"
+    )
 
 
 def compare_best_two(groups: Sequence[Group], metric: str) -> list[str]:
@@ -87,20 +89,8 @@ def compare_best_two(groups: Sequence[Group], metric: str) -> list[str]:
     lines = [describe_group(group, metric) for group in groups]
     if len(groups) < 2:
         return lines
-    best, second = groups[0], groups[1]
-    test = welch(best, second)
-    if test is None:
-        lines.append(f"{best.name} vs {second.name}: a test needs at least 2 completed seeds in each group, and some "
-                     "spread; train more seeds (train.py -m seed=1,2,3 ...)")
-        return lines
-    word = "higher" if test.difference >= 0 else "lower"
-    verdict = (f"significant at the 5% level: {best.name} is {'better' if _better(test, metric) else 'worse'}"
-               if test.significant else "not significant at the 5% level: these seeds do not tell the two apart")
-    lines.append(f"{best.name} vs {second.name}: {metric} {abs(test.difference):.4f} {word} (95% interval of the "
-                 f"difference [{test.low:+.4f}, {test.high:+.4f}]), Welch's t-test p={test.p_value:.3g} "
-                 f"(df {test.dof:.1f}): {verdict}")
-    return lines
+    return [*lines, compare_two(groups[0], groups[1], metric)]
 
 
-def _better(test: Welch, metric: str) -> bool:
+def _better(test: WelchTest, metric: str) -> bool:
     return (test.difference > 0) == metric_named(metric).higher_is_better

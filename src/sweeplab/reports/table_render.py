@@ -49,7 +49,7 @@ def _is_numeric(values: list[Any]) -> bool:
 
 def markdown_table(columns: list[str], rows: list[list[Any]]) -> str:
     """Any table as GitHub-flavoured Markdown: values through :func:`cell_text`, numbers right-aligned."""
-    return render_markdown(RunsTable(list(columns), [dict(zip(columns, row)) for row in rows]))
+    return render_markdown(RunsTable(list(columns), [dict(zip(columns, row, strict=True)) for row in rows]))
 
 
 def render_markdown(table: RunsTable) -> str:
@@ -59,10 +59,16 @@ def render_markdown(table: RunsTable) -> str:
     numeric = [_is_numeric([row.get(column) for row in table.rows]) for column in table.columns]
 
     def line(values: list[str]) -> str:
-        padded = (v.rjust(w) if right else v.ljust(w) for v, w, right in zip(values, widths, numeric))
+        padded = (v.rjust(w) if right else v.ljust(w) for v, w, right in zip(values, widths, numeric, strict=True))
         return "| " + " | ".join(padded) + " |"
 
-    rule = "|" + "|".join(("-" * (w + 1) + ":") if right else ("-" * (w + 2)) for w, right in zip(widths, numeric)) + "|"
+    rule = (
+        "|"
+        + "|".join(
+            ("-" * (w + 1) + ":") if right else ("-" * (w + 2)) for w, right in zip(widths, numeric, strict=True)
+        )
+        + "|"
+    )
     return "\n".join([line(list(table.columns)), rule] + [line(row) for row in cells]) + "\n"
 
 
@@ -81,7 +87,7 @@ def render_csv(table: RunsTable) -> str:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(header)
     for row in table.rows:
-        values = []
+        values: list[Any] = []
         for column in table.columns:
             value = row.get(column)
             if column in grouped:

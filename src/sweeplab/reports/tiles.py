@@ -55,7 +55,7 @@ def mosaic(images: torch.Tensor, rows: int, cols: int, label_band: int = 0) -> n
     for index in range(n):
         row, col = divmod(index, cols)
         top, left = row * cell_h + GAP + label_band, col * cell_w + GAP
-        canvas[top:top + height, left:left + width] = pixels[index]
+        canvas[top : top + height, left : left + width] = pixels[index]
     return canvas[..., 0] if channels == 1 else canvas
 
 

@@ -43,7 +43,11 @@ class Visualization:
 
 
 def visualize_run(
-    run_dir: str | Path, *, image_index: int = 0, out_dir: str | Path | None = None, overrides: Sequence[str] = (),
+    run_dir: str | Path,
+    *,
+    image_index: int = 0,
+    out_dir: str | Path | None = None,
+    overrides: Sequence[str] = (),
 ) -> Visualization:
     """Write the run's kernels, feature maps and fixed-kernel pictures for test image ``image_index``."""
     restored = load_run_model(run_dir, overrides)
@@ -56,7 +60,7 @@ def visualize_run(
     if not 0 <= image_index < test_size:
         raise ConfigError("--image", image_index, f"an index into the {test_size} test images, 0 to {test_size - 1}")
     out_dir = Path(out_dir) if out_dir is not None else restored.run_dir
-    image = datamodule.normalize(datamodule.test_images[image_index:image_index + 1])[0].cpu()
+    image = datamodule.normalize(datamodule.test_images[image_index : image_index + 1])[0].cpu()
     label = int(datamodule.test_labels[image_index])
     with torch.no_grad():
         predicted = int(model(image.unsqueeze(0)).argmax(dim=1))
@@ -64,7 +68,9 @@ def visualize_run(
     caption = f"test image {image_index}: true {classes[label]}, predicted {classes[predicted]}"
 
     result = Visualization(image_index=image_index)
-    figure, result.kernel_layout = plot_kernels(first_conv_kernels(model), conv_layers(model)[0][0])
+    kernels = first_conv_kernels(model)
+    assert kernels is not None  # the model has a Conv2d layer: checked above
+    figure, result.kernel_layout = plot_kernels(kernels, conv_layers(model)[0][0])
     result.files.append(save_png(figure, out_dir / KERNELS_PNG))
     figure, result.feature_map_layouts = plot_feature_maps(feature_maps(model, image), image, caption)
     result.files.append(save_png(figure, out_dir / FEATURE_MAPS_PNG))
@@ -107,17 +113,21 @@ def plot_kernels(kernels: torch.Tensor, layer_name: str = "first conv layer") ->
 
 
 def plot_feature_maps(
-    maps: Sequence[tuple[str, torch.Tensor]], image: torch.Tensor, caption: str = "",
+    maps: Sequence[tuple[str, torch.Tensor]],
+    image: torch.Tensor,
+    caption: str = "",
 ) -> tuple[Figure, list[TileLayout]]:
     """The input image, then each conv layer's output channels, one tile per channel."""
     shown = [(name, output, output[:MAX_CHANNELS_SHOWN]) for name, output in maps]
     grids = [grid_shape(len(channels), MAX_COLS) for _, _, channels in shown]
-    heights = [rows * MAP_TILE_INCHES * ch.shape[1] / ch.shape[2] for (rows, _), (_, _, ch) in zip(grids, shown)]
+    heights = [
+        rows * MAP_TILE_INCHES * ch.shape[1] / ch.shape[2] for (rows, _), (_, _, ch) in zip(grids, shown, strict=True)
+    ]
     width = max(4.0, max((cols for _, cols in grids), default=1) * MAP_TILE_INCHES)
     figure, (image_ax, *layer_axes) = _stacked_figure(width, [IMAGE_INCHES, *heights])
     _show_image(image_ax, image, caption or "input")
     layouts = []
-    for ax, (name, output, channels) in zip(layer_axes, shown):
+    for ax, (name, output, channels) in zip(layer_axes, shown, strict=True):
         layouts.append(draw_tiles(ax, channels.unsqueeze(1), max_cols=MAX_COLS, cmap="viridis"))
         of_total = f"first {len(channels)} of " if len(channels) < len(output) else ""
         ax.set_title(f"{name}: {of_total}{len(output)} channels, {output.shape[1]}x{output.shape[2]}", fontsize=8)
@@ -145,7 +155,14 @@ def _draw_kernel_weights(ax: Axes, kernel: torch.Tensor, title: str) -> None:
     limit = float(kernel.abs().max()) or 1.0
     ax.imshow(kernel.numpy(), cmap="RdBu_r", vmin=-limit, vmax=limit)
     for (row, col), value in np.ndenumerate(kernel.numpy()):
-        ax.text(col, row, f"{value:.2g}", ha="center", va="center", fontsize=7,
-                color="white" if abs(value) > limit / 2 else "black")
+        ax.text(
+            col,
+            row,
+            f"{value:.2g}",
+            ha="center",
+            va="center",
+            fontsize=7,
+            color="white" if abs(value) > limit / 2 else "black",
+        )
     ax.set_title(title, fontsize=8)
     ax.set_axis_off()

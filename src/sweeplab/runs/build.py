@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from numbers import Integral, Real
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import lightning.pytorch as pl
 import torch
@@ -24,6 +24,7 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint, ProgressBar
 from lightning.pytorch.plugins.environments import SLURMEnvironment
 from omegaconf import DictConfig, OmegaConf
 
+from sweeplab.config.trust import resolve_target
 from sweeplab.constraints import Boolean, Interval, NoneValue, Options
 from sweeplab.data.datamodule import InMemoryDataModule
 from sweeplab.devices import skip_nvml_probe_without_driver
@@ -48,13 +49,17 @@ OPTIMIZER_CONSTRAINTS = {
 }
 # torch's schedulers check few of their arguments (StepLR(step_size=0) fails at its first epoch's end)
 SCHEDULER_CONSTRAINTS = {
-    "step_size": [Interval(Integral, 1, None)], "gamma": [Interval(Real, 0, None, closed="neither")],
-    "T_max": [Interval(Integral, 1, None)], "eta_min": [Interval(Real, 0, None)],
-    "factor": [Interval(Real, 0, 1, closed="neither")], "patience": [Interval(Integral, 0, None)],
-    "pct_start": [Interval(Real, 0, 1, closed="neither")], "max_lr": [Interval(Real, 0, None, closed="neither")],
+    "step_size": [Interval(Integral, 1, None)],
+    "gamma": [Interval(Real, 0, None, closed="neither")],
+    "T_max": [Interval(Integral, 1, None)],
+    "eta_min": [Interval(Real, 0, None)],
+    "factor": [Interval(Real, 0, 1, closed="neither")],
+    "patience": [Interval(Integral, 0, None)],
+    "pct_start": [Interval(Real, 0, 1, closed="neither")],
+    "max_lr": [Interval(Real, 0, None, closed="neither")],
 }
 SCHEDULER_DRY_STEPS = 3  # a schedule that breaks on its first steps (step_size=0) is refused before training
-TRAINER_CONSTRAINTS = {  # what Lightning's Trainer only refuses once it trains
+TRAINER_CONSTRAINTS: dict[str, list] = {  # what Lightning's Trainer only refuses once it trains
     "max_epochs": [Interval(Integral, 1, None), Options((-1,), "-1 for no limit")],
     "accumulate_grad_batches": [Interval(Integral, 1, None)],
     "gradient_clip_val": [NoneValue(), Interval(Real, 0, None, closed="neither")],
@@ -69,14 +74,18 @@ def node_target(key: str, node: Mapping[str, Any]) -> Callable:
     """The class or function a node's ``_target_`` names, or a ConfigError naming the node."""
     target = node.get("_target_")
     try:
-        return get_object(str(target))
+        return resolve_target(f"{key}._target_", target, get_object)  # refused unless trusted, before any import
+    except UserInputError:
+        raise
     except Exception as error:  # noqa: BLE001 (ImportError, AttributeError, ...: a bad dotted path)
         raise ConfigError(f"{key}._target_", target, f"cannot be imported: {_first_line(error)}") from None
 
 
 def node_arguments(key: str, node: DictConfig | Mapping[str, Any]) -> dict[str, Any]:
     """A node's constructor arguments as plain values: no ``_target_``/``_partial_``, no sweeplab keys."""
-    container = OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else dict(node)
+    container: dict[str, Any] = (
+        cast(dict[str, Any], OmegaConf.to_container(node, resolve=True)) if isinstance(node, DictConfig) else dict(node)
+    )
     skipped = {"_target_", "_partial_", "_convert_", "_recursive_", *SWEEPLAB_KEYS.get(key, {})}
     return {name: value for name, value in container.items() if name not in skipped}
 
@@ -108,8 +117,16 @@ def construct(key: str, node: DictConfig | Mapping[str, Any], *args: Any, **extr
     return factory(key, node)(*args, **extra)
 
 
-def _refusal(key: str, target: Callable, args, kwargs: dict[str, Any], blame: Sequence[str], error: Exception,
-             probe: Callable[[Any], Any] = lambda built: None, doing: str = "refuses") -> UserInputError:
+def _refusal(
+    key: str,
+    target: Callable,
+    args,
+    kwargs: dict[str, Any],
+    blame: Sequence[str],
+    error: BaseException,
+    probe: Callable[[Any], Any] = lambda built: None,
+    doing: str = "refuses",
+) -> UserInputError:
     """Name the argument at fault: the one whose default, in its place, lets ``target`` build (and pass ``probe``)."""
     name = getattr(target, "__name__", str(target))
     reason = _first_line(error)
@@ -162,7 +179,7 @@ def build_datamodule(cfg: DictConfig) -> InMemoryDataModule:
     return construct("data", cfg.data)
 
 
-def scheduler_settings(cfg: DictConfig) -> tuple[Callable | None, str]:
+def scheduler_settings(cfg: DictConfig) -> tuple[factory | None, str]:
     """The scheduler factory (None for ``scheduler=none``) and its interval (``epoch`` or ``step``)."""
     node = cfg.get("scheduler")
     if not node or not node.get("_target_"):
@@ -193,15 +210,19 @@ def build_architecture(cfg: DictConfig, in_shape: tuple[int, int, int], num_clas
     return factory("model", cfg.model)(in_shape=tuple(in_shape), num_classes=int(num_classes))
 
 
-def build_callbacks(cfg: DictConfig, run_dir: Path) -> list[Callback]:
+def build_callbacks(cfg: DictConfig, run_dir: Path, plots: bool = True) -> list[Callback]:
     """The configured callbacks; checkpoints always go to ``run_dir/checkpoints``, and none for a smoke test
-    (``trainer.fast_dev_run``: its weights are worth nothing, and a big model's are hundreds of MB)."""
+    (``trainer.fast_dev_run``: its weights are worth nothing, and a big model's are hundreds of MB).
+    Not ``plots``: without the callbacks that draw the run's plots (``draws_run_plots``; a sweep's trial
+    whose plots are drawn after the study, if at all: ``sweep.trial_plots``)."""
     smoke_test = bool(cfg.trainer.get("fast_dev_run"))
     callbacks = []
     for name, spec in (cfg.get("callbacks") or {}).items():
         if spec is None:
             continue
         callback = construct(f"callbacks.{name}", spec)
+        if not plots and getattr(callback, "draws_run_plots", False):
+            continue
         if isinstance(callback, ModelCheckpoint):
             if smoke_test:
                 continue
@@ -222,14 +243,17 @@ def shows_progress_bar(cfg: DictConfig) -> bool:
     return sys.stderr.isatty() if setting == "auto" else bool(setting)
 
 
-def build_trainer(cfg: DictConfig, run_dir: Path, extra_callbacks: Sequence[Callback] = ()) -> pl.Trainer:
+def build_trainer(
+    cfg: DictConfig, run_dir: Path, extra_callbacks: Sequence[Callback] = (), plots: bool = True
+) -> pl.Trainer:
     skip_nvml_probe_without_driver()
     show_progress = shows_progress_bar(cfg)
-    callbacks = build_callbacks(cfg, run_dir) + list(extra_callbacks)
+    callbacks = build_callbacks(cfg, run_dir, plots) + list(extra_callbacks)
     if not show_progress:  # Lightning refuses a progress bar callback when the bar is off
         callbacks = [cb for cb in callbacks if not isinstance(cb, ProgressBar)] + [EpochLog()]
     return construct(
-        "trainer", cfg.trainer,
+        "trainer",
+        cfg.trainer,
         default_root_dir=str(run_dir),
         callbacks=callbacks,
         logger=build_logger(cfg, run_dir),
@@ -266,10 +290,20 @@ def check_buildable(cfg: DictConfig, *, on_this_machine: bool = True) -> None:
         if scheduler is not None:
             _dry_run_schedule("scheduler", scheduler, optimizer)
         build_callbacks(cfg, Path("."))
-        trainer = cfg.trainer if on_this_machine else {**OmegaConf.to_container(cfg.trainer, resolve=True),
-                                                         "accelerator": "cpu"}
-        construct("trainer", trainer, logger=False, callbacks=[], enable_checkpointing=False,
-                  enable_progress_bar=False, enable_model_summary=False)
+        trainer = (
+            cfg.trainer
+            if on_this_machine
+            else {**cast(dict[str, Any], OmegaConf.to_container(cfg.trainer, resolve=True)), "accelerator": "cpu"}
+        )
+        construct(
+            "trainer",
+            trainer,
+            logger=False,
+            callbacks=[],
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+        )
 
 
 def _dry_run_schedule(key: str, scheduler_factory: factory, optimizer: torch.optim.Optimizer) -> None:
@@ -280,12 +314,19 @@ def _dry_run_schedule(key: str, scheduler_factory: factory, optimizer: torch.opt
         _step_a_few_times(scheduler)
     except Exception as error:  # noqa: BLE001
         arguments = {**scheduler_factory.keywords, **runtime}
-        raise _refusal(key, scheduler_factory.target, (optimizer,), arguments, tuple(scheduler_factory.keywords),
-                       error, probe=_step_a_few_times, doing="fails when it steps with") from None
+        raise _refusal(
+            key,
+            scheduler_factory.target,
+            (optimizer,),
+            arguments,
+            tuple(scheduler_factory.keywords),
+            error,
+            probe=_step_a_few_times,
+            doing="fails when it steps with",
+        ) from None
 
 
 def _step_a_few_times(scheduler: Any) -> None:
     for _ in range(SCHEDULER_DRY_STEPS):
         scheduler.optimizer.step()
         scheduler.step(1.0) if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau) else scheduler.step()
-

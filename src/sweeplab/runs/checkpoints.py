@@ -13,7 +13,7 @@ import io
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
@@ -22,6 +22,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from torch import nn
 
 from sweeplab.cluster import current_job
+from sweeplab.config.trust import check_stored_config_file
 from sweeplab.errors import ConfigError, UserInputError
 from sweeplab.files import remove_stale_temporaries, write_bytes_atomic
 from sweeplab.runs.folder import LAST_CHECKPOINT, RunFolder
@@ -29,7 +30,11 @@ from sweeplab.runs.hparams import LABELS, RUN_SETTINGS, flat_hparams
 
 log = logging.getLogger(__name__)
 ALLOW_CHANGES_KEY = "resume_allow_changes"
-SAFE_TO_CHANGE = (*RUN_SETTINGS, *LABELS, ALLOW_CHANGES_KEY)  # where or how a run runs, what people call it: not what it trains
+SAFE_TO_CHANGE = (
+    *RUN_SETTINGS,
+    *LABELS,
+    ALLOW_CHANGES_KEY,
+)  # where or how a run runs, what people call it: not what it trains
 NEVER_CHANGED = ("model", "optimizer", "scheduler")  # another class: its stored state cannot be loaded
 MAX_EPOCHS = "trainer.max_epochs"
 
@@ -45,13 +50,13 @@ class RunCheckpoint(ModelCheckpoint):
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         saved_dir = state_dict.get("dirpath")
         if saved_dir and self.dirpath and saved_dir != self.dirpath:
-            state_dict = {key: _moved(value, saved_dir, self.dirpath) for key, value in state_dict.items()}
+            state_dict = {key: _moved(value, saved_dir, str(self.dirpath)) for key, value in state_dict.items()}
         super().load_state_dict(state_dict)
 
 
 def _moved(value: Any, old: str, new: str) -> Any:
     if isinstance(value, str) and value.startswith(old):
-        return new + value[len(old):]
+        return new + value[len(old) :]
     if isinstance(value, dict):
         return {_moved(key, old, new): item for key, item in value.items()}
     return value
@@ -86,7 +91,9 @@ class Resume:
 
     def group_changes(self, group: str) -> dict[str, Any]:
         """The new values of ``group.*`` keys that changed (``{"lr": 0.01}``), to patch stored state with."""
-        return {key.removeprefix(f"{group}."): now for key, (_, now) in self.changes.items() if key.startswith(f"{group}.")}
+        return {
+            key.removeprefix(f"{group}."): now for key, (_, now) in self.changes.items() if key.startswith(f"{group}.")
+        }
 
 
 def check_resume(cfg: DictConfig, run_dir: Path) -> Resume | None:
@@ -98,6 +105,8 @@ def check_resume(cfg: DictConfig, run_dir: Path) -> Resume | None:
     path = resume_checkpoint(cfg, run_dir)
     if path is None:
         return None
+    if cfg.get("resume"):  # the folder's own config is data: one that names code is not a run to continue
+        check_stored_config_file(RunFolder(run_dir).config)
     checkpoint = load_checkpoint(path)
     stored = checkpoint.get("hyper_parameters") or {}
     now, as_stored = flat_hparams(cfg), flat_hparams(cfg)
@@ -105,21 +114,30 @@ def check_resume(cfg: DictConfig, run_dir: Path) -> Resume | None:
     longer = stored.get(MAX_EPOCHS) is not None and now.get(MAX_EPOCHS) != stored[MAX_EPOCHS]
     if longer:
         if now.get(MAX_EPOCHS) not in (-1, None) and now[MAX_EPOCHS] < epochs_done:
-            raise ConfigError(MAX_EPOCHS, now[MAX_EPOCHS], f"must be at least {epochs_done}: {path} has trained "
-                              f"{epochs_done} epochs")
+            raise ConfigError(
+                MAX_EPOCHS, now[MAX_EPOCHS], f"must be at least {epochs_done}: {path} has trained {epochs_done} epochs"
+            )
         as_stored = flat_hparams(_with_max_epochs(cfg, stored[MAX_EPOCHS]))  # what follows max_epochs is no change
     changes = config_changes(stored, as_stored) if stored else {}
     changes.pop(MAX_EPOCHS, None)
     classes = sorted(key for key in changes if key in NEVER_CHANGED)
     if classes:
-        raise ConfigError(classes[0], changes[classes[0]][1], f"cannot change on resume: {path} was trained with "
-                          f"{changes[classes[0]][0]}; start a new run instead")
+        raise ConfigError(
+            classes[0],
+            changes[classes[0]][1],
+            f"cannot change on resume: {path} was trained with {changes[classes[0]][0]}; start a new run instead",
+        )
     if changes and not cfg.get(ALLOW_CHANGES_KEY, False):
         listed = "; ".join(f"{key}: {old!r} -> {new!r}" for key, (old, new) in sorted(changes.items()))
-        raise UserInputError(f"resume: the config differs from the one {path} was trained with ({listed}); give the "
-                             f"same values, or {ALLOW_CHANGES_KEY}=true to continue with the new ones (recorded in results.json)")
-    follows = {key: (as_stored.get(key), value) for key, value in now.items()
-               if key != MAX_EPOCHS and as_stored.get(key) != value}
+        raise UserInputError(
+            f"resume: the config differs from the one {path} was trained with ({listed}); give the "
+            f"same values, or {ALLOW_CHANGES_KEY}=true to continue with the new ones (recorded in results.json)"
+        )
+    follows = {
+        key: (as_stored.get(key), value)
+        for key, value in now.items()
+        if key != MAX_EPOCHS and as_stored.get(key) != value
+    }
     return Resume(path, checkpoint, {**changes, **follows})
 
 
@@ -130,7 +148,7 @@ def epochs_trained(checkpoint: dict[str, Any]) -> int:
 
 
 def _with_max_epochs(cfg: DictConfig, epochs: int) -> DictConfig:
-    copy = OmegaConf.create(OmegaConf.to_container(cfg, resolve=False))
+    copy = cast(DictConfig, OmegaConf.create(OmegaConf.to_container(cfg, resolve=False)))
     copy.trainer.max_epochs = epochs
     return copy
 
@@ -138,8 +156,11 @@ def _with_max_epochs(cfg: DictConfig, epochs: int) -> DictConfig:
 def config_changes(stored: dict[str, Any], now: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
     """``{key: (stored, now)}`` for every flat config key whose value differs, but the safe ones."""
     keys = set(stored) | set(now)
-    return {key: (stored.get(key), now.get(key)) for key in sorted(keys)
-            if stored.get(key) != now.get(key) and not key.startswith(SAFE_TO_CHANGE)}
+    return {
+        key: (stored.get(key), now.get(key))
+        for key in sorted(keys)
+        if stored.get(key) != now.get(key) and not key.startswith(SAFE_TO_CHANGE)
+    }
 
 
 def resume_checkpoint(cfg: DictConfig, run_dir: Path) -> Path | None:
@@ -153,7 +174,8 @@ def resume_checkpoint(cfg: DictConfig, run_dir: Path) -> Path | None:
         path = RunFolder(run_dir).last_checkpoint
         if not path.is_file():
             raise ConfigError(
-                "resume", True,
+                "resume",
+                True,
                 f"there is no {LAST_CHECKPOINT} in the run folder {run_dir}; resume a run by giving its folder: "
                 "python train.py resume=true hydra.run.dir=RUN_DIR (plus the run's overrides)",
             )
@@ -169,8 +191,12 @@ def resume_if_requeued(cfg: DictConfig, run_dir: Path) -> DictConfig:
         return cfg
     if not RunFolder(run_dir).last_checkpoint.is_file():
         if Path(run_dir).is_dir():  # an earlier attempt began this run
-            log.info("SLURM job %s restarted (%d) before %s had a checkpoint: the run starts again", job.id,
-                     job.restarts, run_dir)
+            log.info(
+                "SLURM job %s restarted (%d) before %s had a checkpoint: the run starts again",
+                job.id,
+                job.restarts,
+                run_dir,
+            )
         return cfg
     log.info("SLURM job %s restarted (%d): resuming from %s", job.id, job.restarts, RunFolder(run_dir).last_checkpoint)
     resumed = cfg.copy()

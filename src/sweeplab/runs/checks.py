@@ -15,27 +15,44 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from numbers import Integral
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from sweeplab.constraints import (
-    Boolean, Interval, NoneValue, Options, Satisfies, accepted_arguments, check_params, check_value, target_constraints,
+    Boolean,
+    Interval,
+    NoneValue,
+    Options,
+    Satisfies,
+    accepted_arguments,
+    check_params,
+    check_value,
+    target_constraints,
 )
 from sweeplab.errors import ConfigError, UserInputError
 from sweeplab.metrics import PER_EPOCH
-from sweeplab.runs.hparams import NOTES, TAGS
 from sweeplab.runs.build import (
-    OPTIMIZER_CONSTRAINTS, SCHEDULER_CONSTRAINTS, SWEEPLAB_KEYS, TRAINER_CONSTRAINTS, check_buildable, node_target,
+    OPTIMIZER_CONSTRAINTS,
+    SCHEDULER_CONSTRAINTS,
+    SWEEPLAB_KEYS,
+    TRAINER_CONSTRAINTS,
+    check_buildable,
+    node_target,
 )
+from sweeplab.runs.hparams import NOTES, TAGS
 
 MAX_SEED = 2**32 - 1  # what seed_everything accepts
 
 
 def _is_tag(value: Any) -> bool:
-    return isinstance(value, (str, int, float)) and not isinstance(value, bool) and bool(str(value).strip()) \
+    return (
+        isinstance(value, (str, int, float))
+        and not isinstance(value, bool)
+        and bool(str(value).strip())
         and "," not in str(value)
+    )
 
 
 def _are_tags(value: Any) -> bool:
@@ -58,12 +75,24 @@ RUN_CONSTRAINTS: dict[str, list] = {
     NOTES: [NoneValue(), Satisfies(lambda v: isinstance(v, str), 'a text, e.g. notes="first try with dropout"')],
     "early_stopping.monitor": [Options(PER_EPOCH)],
     "early_stopping.patience": [Interval(Integral, 1, None)],
+    # a run without validation has nothing to stop early on or to pick its best checkpoint by: refused
+    "trainer.limit_val_batches": [
+        NoneValue(),
+        Satisfies(
+            lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0,
+            "a number above 0 (a fraction such as 0.25, or a count of batches such as 1, validates less): sweeplab "
+            "stops early and keeps its best checkpoint by validation; to train on more of the pool lower "
+            "data.val_fraction",
+        ),
+    ],
 }
 REQUIRED_KEYS = ("seed", "data", "model", "optimizer", "trainer")
 # constraints sweeplab adds to a target's own, by config key
 EXTRA_CONSTRAINTS: dict[str, dict[str, list]] = {
-    "trainer": TRAINER_CONSTRAINTS, "optimizer": {**OPTIMIZER_CONSTRAINTS, **SWEEPLAB_KEYS["optimizer"]},
-    "scheduler": {**SCHEDULER_CONSTRAINTS, **SWEEPLAB_KEYS["scheduler"]}, "model": SWEEPLAB_KEYS["model"],
+    "trainer": TRAINER_CONSTRAINTS,
+    "optimizer": {**OPTIMIZER_CONSTRAINTS, **SWEEPLAB_KEYS["optimizer"]},
+    "scheduler": {**SCHEDULER_CONSTRAINTS, **SWEEPLAB_KEYS["scheduler"]},
+    "model": SWEEPLAB_KEYS["model"],
 }
 _MISSING = object()
 
@@ -88,7 +117,7 @@ def check_config(cfg: DictConfig, *, on_this_machine: bool = True) -> None:
 def resolved(cfg: DictConfig) -> dict[str, Any]:
     """The config as plain values, every interpolation resolved, or one line naming the key that fails."""
     try:
-        return OmegaConf.to_container(cfg, resolve=True)
+        return cast(dict[str, Any], OmegaConf.to_container(cfg, resolve=True))
     except OmegaConfBaseException as error:
         key = getattr(error, "full_key", None) or "the config"
         reason = " ".join(str(error).split("\n")[0].split())
@@ -113,9 +142,11 @@ def check_target_node(key: str, node: Mapping[str, Any]) -> None:
     arguments = {k: v for k, v in node.items() if not k.startswith("_") and k not in SWEEPLAB_KEYS.get(key, {})}
     accepted = accepted_arguments(target)
     if accepted is not None:
-        for name in arguments:
+        for name, value in arguments.items():
             if name not in accepted:
                 name_of = getattr(target, "__name__", str(target))
-                allowed = ", ".join(sorted(a for a in accepted if not a.startswith("_") and a not in ("params", "optimizer")))
-                raise ConfigError(f"{key}.{name}", arguments[name], f"{name_of} takes no such argument; it takes {allowed}")
+                allowed = ", ".join(
+                    sorted(a for a in accepted if not a.startswith("_") and a not in ("params", "optimizer"))
+                )
+                raise ConfigError(f"{key}.{name}", value, f"{name_of} takes no such argument; it takes {allowed}")
     check_params(node, {**target_constraints(target), **own}, prefix=f"{key}.")

@@ -6,22 +6,51 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from sweeplab.redact import redact_data
+
 # groups whose values describe where things go or how they are shown, not the experiment
 NOT_HYPERPARAMETERS = ("paths", "logger", "callbacks", "hydra", "progress_bar")
 # flat keys (and prefixes) that say where or how a run runs, not what it trains: a resume may change them,
 # and TensorBoard's HParams tab leaves them out
 RUN_SETTINGS = (
-    "resume", "ckpt_path", "evaluate_test", "finite_check_every", "verbose", "lr_find", "early_stopping.patience",
-    "data.data_dir", "data.download", "data.on_device", "data.eval_batch_size", "model.compile", "model.channels_last",
+    "resume",
+    "ckpt_path",
+    "evaluate_test",
+    "finite_check_every",
+    "verbose",
+    "lr_find",
+    "early_stopping.patience",
+    "data.data_dir",
+    "data.download",
+    "data.on_device",
+    "data.eval_batch_size",
+    "model.compile",
+    "model.channels_last",
     "optimizer.fused",
-    "trainer.accelerator", "trainer.devices", "trainer.num_sanity_val_steps", "trainer.log_every_n_steps",
-    "trainer.limit_val_batches", "trainer.limit_test_batches", "trainer.deterministic", "cv.",
+    "trainer.accelerator",
+    "trainer.devices",
+    "trainer.num_sanity_val_steps",
+    "trainer.log_every_n_steps",
+    "trainer.limit_val_batches",
+    "trainer.limit_test_batches",
+    "trainer.deterministic",
+    "cv.",
 )
 # labels a person gives a run (+tags=[baseline,lr-study] notes="..."): recorded and shown, not what it trains
 TAGS, NOTES = "tags", "notes"
 LABELS = (TAGS, NOTES)
-SHOWN_FIRST = ("model", "optimizer", "optimizer.lr", "optimizer.weight_decay", "data.batch_size", "model.dropout",
-               "scheduler", "trainer.max_epochs", "seed", *LABELS)  # what people vary most, first in the HParams tab
+SHOWN_FIRST = (
+    "model",
+    "optimizer",
+    "optimizer.lr",
+    "optimizer.weight_decay",
+    "data.batch_size",
+    "model.dropout",
+    "scheduler",
+    "trainer.max_epochs",
+    "seed",
+    *LABELS,
+)  # what people vary most, first in the HParams tab
 
 
 def run_tags(cfg: DictConfig) -> list[str]:
@@ -67,7 +96,7 @@ def flat_hparams(cfg: DictConfig) -> dict[str, Any]:
     walk(container, "")
     if TAGS in flat:
         flat[TAGS] = join_tags(run_tags(cfg))
-    return flat
+    return redact_data(flat)  # results.json, checkpoints, TensorBoard, tables: no secret written down
 
 
 def log_hparams(logger: Any, hparams: dict[str, Any], metrics: dict[str, Any], status: str) -> None:
@@ -82,9 +111,12 @@ def log_hparams(logger: Any, hparams: dict[str, Any], metrics: dict[str, Any], s
     if not isinstance(logger, TensorBoardLogger):
         return
     shown = [k for k in SHOWN_FIRST if k in hparams] + sorted(
-        k for k in hparams if k not in SHOWN_FIRST and not k.startswith(RUN_SETTINGS))
-    plain = {"status": status, **{k: hparams[k] if isinstance(hparams[k], (int, float, str, bool)) else str(hparams[k])
-                                  for k in shown}}
+        k for k in hparams if k not in SHOWN_FIRST and not k.startswith(RUN_SETTINGS)
+    )
+    plain = {
+        "status": status,
+        **{k: hparams[k] if isinstance(hparams[k], (int, float, str, bool)) else str(hparams[k]) for k in shown},
+    }
     values = {f"hp/{key}": float("nan") if value is None else float(value) for key, value in metrics.items()}
     logger.log_hyperparams(plain, metrics=values)
     logger.finalize("success")

@@ -13,15 +13,19 @@ import logging
 import warnings
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import lightning.pytorch as pl
 from lightning.pytorch.tuner import Tuner
 from omegaconf import DictConfig
 
-from sweeplab.runs.build import build_datamodule, build_module, build_trainer
 from sweeplab.files import write_bytes_atomic
+from sweeplab.runs.build import build_datamodule, build_module, build_trainer
 from sweeplab.runs.folder import LR_FIND_PNG
 from sweeplab.runs.provenance import end_record, start_record
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 log = logging.getLogger(__name__)
 MIN_LR, MAX_LR, STEPS = 1e-6, 1.0, 100
@@ -41,14 +45,22 @@ def find_learning_rate(cfg: DictConfig, run_dir: Path, on_start: Callable[[], No
     record = start_record(cfg, run_dir, datamodule, parent=None)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # "the loss curve gives no suggestion": said below instead
-        finder = Tuner(trainer).lr_find(module, datamodule=datamodule, min_lr=MIN_LR, max_lr=MAX_LR,
-                                        num_training=min(STEPS, trainer.num_training_batches or STEPS),
-                                        update_attr=False)
+        finder = Tuner(trainer).lr_find(
+            module,
+            datamodule=datamodule,
+            min_lr=MIN_LR,
+            max_lr=MAX_LR,
+            num_training=int(min(STEPS, trainer.num_training_batches or STEPS)),
+            update_attr=False,
+        )
         suggestion = finder.suggestion() if finder is not None else None
     if finder is not None:
-        figure = finder.plot(suggest=suggestion is not None, show=False)
-        figure.axes[0].set_title(f"learning-rate range test: suggested optimizer.lr={suggestion:.3g}" if suggestion
-                                 else "learning-rate range test: no suggestion (the loss never fell steadily)")
+        figure = cast("Figure", finder.plot(suggest=suggestion is not None, show=False))  # show=False: the figure
+        figure.axes[0].set_title(
+            f"learning-rate range test: suggested optimizer.lr={suggestion:.3g}"
+            if suggestion
+            else "learning-rate range test: no suggestion (the loss never fell steadily)"
+        )
         buffer = io.BytesIO()
         figure.savefig(buffer, format="png", dpi=100)
         write_bytes_atomic(Path(run_dir) / LR_FIND_PNG, buffer.getvalue())

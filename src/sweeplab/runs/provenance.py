@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import functools
 import importlib.metadata
-import json
 import os
 import platform
 import shlex
@@ -30,8 +29,10 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from sweeplab.files import write_json_atomic, write_text_atomic
+from sweeplab.redact import redact_data, redact_text
 from sweeplab.runs.folder import FINGERPRINT_CACHE_DIR, PATCH_FILE, RunFolder
 from sweeplab.runs.hparams import NOTES, run_tags
+from sweeplab.safe_read import UnreadableFile, read_json_file
 
 GIT_TIMEOUT_S = 10
 # new files git does not ignore: the first UNTRACKED_PATCH_LIMIT of at most UNTRACKED_PATCH_BYTES each go into
@@ -100,8 +101,9 @@ class RunProvenance:
 
 
 def _git(directory: Path, *args: str, check: bool = True) -> str:
-    return subprocess.run(["git", *args], cwd=directory, capture_output=True, text=True, timeout=GIT_TIMEOUT_S,
-                          check=check).stdout
+    return subprocess.run(
+        ["git", *args], cwd=directory, capture_output=True, text=True, timeout=GIT_TIMEOUT_S, check=check
+    ).stdout
 
 
 def code_state(directory: str | Path = ".") -> CodeState:
@@ -112,7 +114,9 @@ def code_state(directory: str | Path = ".") -> CodeState:
         top = _git(directory, "rev-parse", "--show-toplevel").strip()
         commit = _git(directory, "rev-parse", "HEAD").strip()
         diff = _git(directory, "diff", "HEAD", "--binary")
-        untracked = tuple(_git(directory, "ls-files", "--others", "--exclude-standard", "--full-name", ":/").split("\n"))
+        untracked = tuple(
+            _git(directory, "ls-files", "--others", "--exclude-standard", "--full-name", ":/").split("\n")
+        )
         untracked = tuple(name for name in untracked if name)
         small = [name for name in untracked[:UNTRACKED_PATCH_LIMIT] if _size(Path(top) / name) <= UNTRACKED_PATCH_BYTES]
         for name in small:  # exit status 1: the files differ, as they do
@@ -141,7 +145,7 @@ def code_directory() -> Path:
 @functools.cache
 def installed_packages() -> tuple[str, ...]:
     """Every installed distribution as ``name==version``, sorted as ``pip freeze`` sorts them."""
-    found = {}
+    found: dict[str, str] = {}
     for dist in importlib.metadata.distributions():
         name = dist.metadata["Name"]
         if name:
@@ -154,9 +158,16 @@ def machine() -> dict[str, Any]:
     """The host: its name, operating system, CPU model and count, GPUs (names), as torch sees them."""
     import torch  # noqa: PLC0415 (imported by every run already; kept out of this module's import)
 
-    gpus = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
-    return {"hostname": socket.gethostname(), "platform": platform.platform(), "cpu": cpu_model(),
-            "cpu_count": os.cpu_count(), "gpus": gpus}
+    gpus = (
+        [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
+    )
+    return {
+        "hostname": socket.gethostname(),
+        "platform": platform.platform(),
+        "cpu": cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "gpus": gpus,
+    }
 
 
 def cpu_model() -> str:
@@ -175,8 +186,12 @@ def versions() -> dict[str, str | None]:
     """Python, CUDA and cuDNN as torch was built with them, and the packages a run depends on."""
     import torch  # noqa: PLC0415
 
-    found = {"python": platform.python_version(), "torch_build": torch.__version__, "cuda": torch.version.cuda,
-             "cudnn": str(torch.backends.cudnn.version()) if torch.backends.cudnn.is_available() else None}
+    found = {
+        "python": platform.python_version(),
+        "torch_build": torch.__version__,
+        "cuda": torch.version.cuda,
+        "cudnn": str(torch.backends.cudnn.version()) if torch.backends.cudnn.is_available() else None,
+    }
     for name in PACKAGES_SHOWN:
         try:
             found[name] = importlib.metadata.version(name)
@@ -189,46 +204,62 @@ def now() -> str:
     return datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")
 
 
-def start_record(cfg: DictConfig, run_dir: str | Path, datamodule: Any, parent: Parent | None) -> RunProvenance:
+def start_record(
+    cfg: DictConfig, run_dir: str | Path, datamodule: Any, parent: Parent | None, code: CodeState | None = None
+) -> RunProvenance:
     """Write ``run.json``, ``environment.txt`` and (when the code has uncommitted changes) ``code.patch``
-    for a run of ``cfg`` on ``datamodule`` (set up: its data is fingerprinted too)."""
+    for a run of ``cfg`` on ``datamodule`` (set up: its data is fingerprinted too). ``code``: the code's state
+    read once for many runs (a sweep's trials), else read now."""
     began = time.perf_counter()
     folder = RunFolder(run_dir)
-    code = code_state(code_directory())
+    code = code or code_state(code_directory())
     if code.dirty:
-        write_text_atomic(folder.patch, code.diff)
+        write_text_atomic(folder.patch, code.diff)  # the code itself: a patch must apply as it is
     else:
         folder.patch.unlink(missing_ok=True)  # a resumed run's earlier patch no longer describes its code
-    write_text_atomic(folder.environment, "\n".join(installed_packages()) + "\n")
+    write_text_atomic(folder.environment, redact_text("\n".join(installed_packages()) + "\n"))
     output_dir = OmegaConf.select(cfg, "paths.output_dir", default=None)
     data = datamodule.data_fingerprint(Path(output_dir) / FINGERPRINT_CACHE_DIR if output_dir else None)
     record = RunProvenance(
-        command=shlex.join(["python", *sys.argv]), argv=list(sys.argv), cwd=os.getcwd(), started=now(),
-        parent=parent.to_dict() if parent else None, tags=run_tags(cfg), notes=cfg.get(NOTES),
-        host=machine(), versions=versions(), data={"dataset": datamodule.name, **data},
-        code={"commit": code.commit, "dirty": code.dirty, "patch": PATCH_FILE if code.dirty else None,
-              "untracked": list(code.untracked[:UNTRACKED_NAMED]), "untracked_count": len(code.untracked),
-              "repository": code.repository},
+        command=shlex.join(["python", *sys.argv]),
+        argv=list(sys.argv),
+        cwd=os.getcwd(),
+        started=now(),
+        parent=parent.to_dict() if parent else None,
+        tags=run_tags(cfg),
+        notes=cfg.get(NOTES),
+        host=machine(),
+        versions=versions(),
+        data={"dataset": datamodule.name, **data},
+        code={
+            "commit": code.commit,
+            "dirty": code.dirty,
+            "patch": PATCH_FILE if code.dirty else None,
+            "untracked": list(code.untracked[:UNTRACKED_NAMED]),
+            "untracked_count": len(code.untracked),
+            "repository": code.repository,
+        },
         earlier_attempts=_earlier_attempts(folder),
     )
     record.record_s = round(time.perf_counter() - began, 4)
-    write_json_atomic(folder.record, asdict(record))
+    write_json_atomic(folder.record, redact_data(asdict(record)))
     return record
 
 
 def _earlier_attempts(folder: RunFolder) -> list[dict[str, Any]]:
     """A resumed run keeps when its earlier attempts ran, and on which code."""
     try:
-        earlier = json.loads(folder.record.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        earlier = read_json_file(folder.record)
+    except UnreadableFile:  # none yet, or damaged: the earlier attempts are not known
         return []
     if not isinstance(earlier, dict):
         return []
-    attempts = earlier.get("earlier_attempts") if isinstance(earlier.get("earlier_attempts"), list) else []
+    recorded = earlier.get("earlier_attempts")
+    attempts = recorded if isinstance(recorded, list) else []
     return [*attempts, {key: earlier.get(key) for key in ("started", "ended", "command", "code")}]
 
 
 def end_record(run_dir: str | Path, record: RunProvenance) -> None:
     """Rewrite ``run.json`` with the run's end time."""
     record.ended = now()
-    write_json_atomic(RunFolder(run_dir).record, asdict(record))
+    write_json_atomic(RunFolder(run_dir).record, redact_data(asdict(record)))

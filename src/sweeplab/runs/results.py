@@ -8,19 +8,22 @@ back with :meth:`RunResults.read`, which refuses a damaged file in one line.
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sweeplab.constraints import is_number
-from sweeplab.errors import UserInputError
-from sweeplab.metrics import VAL_LOSS
+from sweeplab.errors import INTERRUPTED_EXIT_CODE, UserInputError
 from sweeplab.files import write_json_atomic
+from sweeplab.metrics import VAL_LOSS
+from sweeplab.safe_read import UnreadableFile, read_json_file
 
 COMPLETED, DIVERGED, FAILED, INTERRUPTED, PRUNED = "completed", "diverged", "failed", "interrupted", "pruned"
-STATUSES = (COMPLETED, DIVERGED, FAILED, INTERRUPTED, PRUNED)
-EXIT_CODES = {COMPLETED: 0, FAILED: 1, DIVERGED: 3, INTERRUPTED: 130}  # what train.py exits with
+TIMED_OUT = "timed_out"  # a sweep's trial stopped at sweep.trial_timeout_min (sweeplab.training.time_limit)
+STATUSES = (COMPLETED, DIVERGED, FAILED, INTERRUPTED, PRUNED, TIMED_OUT)
+# what train.py exits with; an interrupted run exits with 128 + its stop signal's number
+# (sweeplab.errors.stop_exit_code: 130 for SIGINT, 143 for SIGTERM), INTERRUPTED_EXIT_CODE when it is not known
+EXIT_CODES = {COMPLETED: 0, FAILED: 1, DIVERGED: 3, INTERRUPTED: INTERRUPTED_EXIT_CODE}
 
 
 class UnreadableResults(UserInputError):
@@ -39,7 +42,7 @@ class RunResults:
     test_loss: float | None = None
     best_val_acc: float | None = None
     best_val_loss: float | None = None
-    best_epoch: int | None = None          # the epoch of the best checkpoint (lowest val_loss), from 1
+    best_epoch: int | None = None  # the epoch of the best checkpoint (lowest val_loss), from 1
     val_acc_at_best_epoch: float | None = None
     epochs_run: int = 0
     stopped_early: bool = False
@@ -57,6 +60,10 @@ class RunResults:
     history: list[dict[str, Any]] = field(default_factory=list)  # one row per epoch
     hparams: dict[str, Any] = field(default_factory=dict)  # the flat config (sweeplab.runs.hparams)
     config_changes: list[dict[str, Any]] = field(default_factory=list)  # allowed on resume: epoch, {key: [old, new]}
+    stop_signal: str | None = None  # an interrupted run: the signal that stopped it ("SIGTERM"), when known
+    resumed_from_epoch: int | None = (
+        None  # a resumed run (resume=true, a retried sweep trial): epochs its checkpoint held
+    )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -88,17 +95,20 @@ class RunResults:
     def read(cls, path: str | Path) -> RunResults:
         """The record in ``path``, or :class:`UnreadableResults` saying what is wrong with the file."""
         try:
-            data = json.loads(Path(path).read_text())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-            raise UnreadableResults(f"cannot read {path}: {error}") from None
+            data = read_json_file(path)
+        except UnreadableFile as error:  # missing, damaged, too large or too deeply nested: the message names it
+            raise UnreadableResults(str(error)) from None
         return cls.from_dict(data, source=str(path))
 
 
-NUMERIC_FIELDS = {f.name: f.type for f in dataclasses.fields(RunResults)
-                  if f.type in ("float | None", "int | None", "int")}
+NUMERIC_FIELDS = {
+    f.name: f.type for f in dataclasses.fields(RunResults) if f.type in ("float | None", "int | None", "int")
+}
 
 
-def best_epoch_row(history: list[dict[str, Any]], monitor: str = VAL_LOSS.name, mode: str = "min") -> dict[str, Any] | None:
+def best_epoch_row(
+    history: list[dict[str, Any]], monitor: str = VAL_LOSS.name, mode: str = "min"
+) -> dict[str, Any] | None:
     """The epoch whose checkpoint is the run's best: the best ``monitor`` (the checkpoint callback's)."""
     scored = [row for row in history if row.get(monitor) is not None]
     if not scored:

@@ -10,19 +10,24 @@ or TorchScript for use without sweeplab.
 from __future__ import annotations
 
 import importlib.util
+import io
+import tempfile
 import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from sweeplab.errors import ConfigError, UserInputError
+from sweeplab.files import write_bytes_atomic
 from sweeplab.runs.build import build_architecture
 from sweeplab.runs.checkpoints import load_checkpoint
 from sweeplab.runs.folder import MODEL_EXPORTS, RunFolder, require_run_config
+from sweeplab.safe_read import read_image_pixels
 
 MODEL_PREFIX = "model."  # the LightningModule holds the architecture as ``self.model``
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".tiff")
@@ -38,7 +43,7 @@ def load_run_config(run_dir: str | Path, overrides: Sequence[str] = ()) -> DictC
         cfg = OmegaConf.load(path)
         if not isinstance(cfg, DictConfig):
             raise UserInputError(f"{path} is not a run's config (not a mapping)")
-        return OmegaConf.merge(cfg, OmegaConf.from_dotlist(list(overrides))) if overrides else cfg
+        return cast(DictConfig, OmegaConf.merge(cfg, OmegaConf.from_dotlist(list(overrides)))) if overrides else cfg
     except UserInputError:
         raise
     except Exception as error:  # noqa: BLE001 (YAML and OmegaConf errors of a damaged file)
@@ -56,7 +61,7 @@ def best_checkpoint(run_dir: str | Path) -> dict:
 def architecture_weights(checkpoint: dict) -> dict[str, torch.Tensor]:
     """The architecture's weights in a Lightning checkpoint (the ``model.`` entries, unprefixed)."""
     state = checkpoint["state_dict"]
-    return {key[len(MODEL_PREFIX):]: value for key, value in state.items() if key.startswith(MODEL_PREFIX)}
+    return {key[len(MODEL_PREFIX) :]: value for key, value in state.items() if key.startswith(MODEL_PREFIX)}
 
 
 def restore_architecture(cfg: DictConfig, weights: dict, in_shape, num_classes: int, source: Path) -> nn.Module:
@@ -64,13 +69,17 @@ def restore_architecture(cfg: DictConfig, weights: dict, in_shape, num_classes: 
     try:
         model.load_state_dict(weights)
     except RuntimeError as error:
-        raise UserInputError(f"{source} does not fit the model of its run's config: "
-                             f"{' '.join(str(error).split())[:300]}") from None
+        raise UserInputError(
+            f"{source} does not fit the model of its run's config: {' '.join(str(error).split())[:300]}"
+        ) from None
     return model.eval()
 
 
 class Normalized(nn.Module):
     """The model with the run's preprocessing in front: images in [0, 1], (N, C, H, W), to logits."""
+
+    mean: torch.Tensor  # buffers (register_buffer)
+    std: torch.Tensor
 
     def __init__(self, model: nn.Module, mean: torch.Tensor, std: torch.Tensor) -> None:
         super().__init__()
@@ -99,21 +108,14 @@ class TrainedModel:
         return Normalized(self.model, self.mean, self.std).eval()
 
     def load_images(self, paths: Iterable[str | Path]) -> torch.Tensor:
-        """Image files as a (N, C, H, W) batch in [0, 1], converted to the run's channels and size."""
-        from PIL import Image, UnidentifiedImageError  # noqa: PLC0415
-        from torchvision.transforms.functional import pil_to_tensor  # noqa: PLC0415
-
+        """Image files as a (N, C, H, W) batch in [0, 1], converted to the run's channels and size by the
+        conversion its training data went through (:func:`sweeplab.safe_read.image_pixels`)."""
         channels, height, width = self.in_shape
         batch = []
         for path in paths:
-            try:
-                with Image.open(path) as image:
-                    image = image.convert("L" if channels == 1 else "RGB")
-                    if image.size != (width, height):
-                        image = image.resize((width, height), Image.BILINEAR)
-                    batch.append(pil_to_tensor(image).float() / 255)
-            except (OSError, UnidentifiedImageError, ValueError) as error:
-                raise UserInputError(f"{path} is not an image this run can read: {error}") from None
+            pixels = read_image_pixels(path, channels, (width, height))  # a file it cannot read: one line naming it
+            tensor = torch.from_numpy(pixels.copy())
+            batch.append((tensor.unsqueeze(0) if channels == 1 else tensor.permute(2, 0, 1)).float() / 255)
         return torch.stack(batch) if batch else torch.zeros(0, *self.in_shape)
 
     @torch.no_grad()
@@ -122,22 +124,47 @@ class TrainedModel:
         return torch.softmax(self.normalized(images), dim=1)
 
     def export(self, fmt: str, path: str | Path | None = None) -> Path:
-        """Write the normalised model as ``onnx`` or ``torchscript`` (default: ``RUN_DIR/model.onnx``, ``.pt``)."""
+        """Write the normalised model as ``onnx`` or ``torchscript`` (default: ``RUN_DIR/model.onnx``, ``.pt``).
+        The file is written whole or not at all; a missing folder is made, one that cannot be written is
+        refused in one line naming the path."""
         if fmt not in MODEL_EXPORTS:
             raise ConfigError("--export", fmt, f"one of {', '.join(MODEL_EXPORTS)}")
         path = Path(path) if path else self.run_dir / MODEL_EXPORTS[fmt]
-        example = torch.rand(2, *self.in_shape)
-        module = self.normalized
-        if fmt == "torchscript":
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", FutureWarning)  # torch.jit is deprecated, TorchScript still read
-                torch.jit.save(torch.jit.trace(module, example), str(path))
-            return path
-        if importlib.util.find_spec("onnxscript") is None:  # torch's ONNX exporter needs it
+        if path.is_dir():
+            raise UserInputError(f"--out {path} is a folder: name the file to write, e.g. {path / MODEL_EXPORTS[fmt]}")
+        if fmt == "onnx" and importlib.util.find_spec("onnxscript") is None:  # torch's ONNX exporter needs it
             raise UserInputError("--export onnx needs the onnx extra: pip install 'sweeplab[onnx]'")
-        torch.onnx.export(module, (example,), str(path), input_names=["images"], output_names=["logits"],
-                          dynamic_shapes={"images": {0: torch.export.Dim("batch")}}, verbose=False)
-        return path
+        files = {path.name: self._torchscript_bytes()} if fmt == "torchscript" else self._onnx_files(path.name)
+        try:
+            for name, content in files.items():
+                write_bytes_atomic(path.parent / name, content)
+            return path
+        except OSError as error:
+            raise UserInputError(
+                f"cannot write the exported model to {path}: {error.strerror or error} "
+                "(name a file in a folder you can write with --out)"
+            ) from None
+
+    def _torchscript_bytes(self) -> bytes:
+        buffer = io.BytesIO()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # torch.jit is deprecated, TorchScript still read
+            torch.jit.save(torch.jit.trace(self.normalized, torch.rand(2, *self.in_shape)), buffer)
+        return buffer.getvalue()
+
+    def _onnx_files(self, name: str) -> dict[str, bytes]:
+        """The files torch's exporter writes for ``name`` (the model, and its weights as ``NAME.data``), by name."""
+        with tempfile.TemporaryDirectory(prefix="sweeplab-onnx-") as folder:
+            torch.onnx.export(
+                self.normalized,
+                (torch.rand(2, *self.in_shape),),
+                str(Path(folder) / name),
+                input_names=["images"],
+                output_names=["logits"],
+                dynamic_shapes={"images": {0: torch.export.Dim("batch")}},
+                verbose=False,
+            )
+            return {file.name: file.read_bytes() for file in sorted(Path(folder).iterdir()) if file.is_file()}
 
 
 def load_run(run_dir: str | Path, overrides: Sequence[str] = ()) -> TrainedModel:
@@ -147,10 +174,20 @@ def load_run(run_dir: str | Path, overrides: Sequence[str] = ()) -> TrainedModel
     checkpoint = best_checkpoint(run_dir)
     data = checkpoint.get("sweeplab_data")
     if not data:
-        raise UserInputError(f"{RunFolder(run_dir).best_checkpoint} holds no preprocessing (saved by sweeplab since "
-                             "version 0.2): train the run again to predict with it")
-    in_shape = tuple(int(v) for v in data["in_shape"])
-    model = restore_architecture(cfg, architecture_weights(checkpoint), in_shape, len(data["classes"]),
-                                 RunFolder(run_dir).best_checkpoint)
-    return TrainedModel(run_dir, cfg, model, list(data["classes"]), in_shape,
-                        torch.tensor(data["mean"], dtype=torch.float32), torch.tensor(data["std"], dtype=torch.float32))
+        raise UserInputError(
+            f"{RunFolder(run_dir).best_checkpoint} holds no preprocessing (saved by sweeplab since "
+            "version 0.2): train the run again to predict with it"
+        )
+    in_shape = cast(tuple[int, int, int], tuple(int(v) for v in data["in_shape"]))
+    model = restore_architecture(
+        cfg, architecture_weights(checkpoint), in_shape, len(data["classes"]), RunFolder(run_dir).best_checkpoint
+    )
+    return TrainedModel(
+        run_dir,
+        cfg,
+        model,
+        list(data["classes"]),
+        in_shape,
+        torch.tensor(data["mean"], dtype=torch.float32),
+        torch.tensor(data["std"], dtype=torch.float32),
+    )

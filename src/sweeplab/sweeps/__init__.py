@@ -1,6 +1,7 @@
 """Hyperparameter sweeps: Optuna studies (``sweep.py``) and summaries of Hydra multiruns (``train.py -m``).
 
-One module per concept: ``settings`` (the sweep file), ``space`` (the search space),
+One module per concept: ``settings`` (the sweep settings, a Hydra config group), ``trials`` (what a stored trial is:
+finished, surplus, feasible, best, on the front), ``space`` (the search space),
 ``plan`` (checks before a study starts), ``study`` (storage, sampler, pruner),
 ``trial_config`` (a trial's composed and recorded config), ``objective`` (one trial),
 ``workers`` (processes running trials), ``cluster_workers`` (workers as SLURM jobs),

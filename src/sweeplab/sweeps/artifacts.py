@@ -47,6 +47,11 @@ def upload_plots(trial: optuna.Trial, trial_dir: Path, study_dir: Path) -> int:
                 upload_artifact(artifact_store=store, file_path=str(path), study_or_trial=trial, mimetype="image/png")
             done += 1
     except Exception as error:  # noqa: BLE001 (a picture is never worth a trial)
-        log.warning("trial %d: %d plots uploaded as Optuna artifacts, then %s: %s; the trial goes on",
-                    trial.number, done, type(error).__name__, str(error).splitlines()[0] if str(error) else "")
+        log.warning(
+            "trial %d: %d plots uploaded as Optuna artifacts, then %s: %s; the trial goes on",
+            trial.number,
+            done,
+            type(error).__name__,
+            str(error).splitlines()[0] if str(error) else "",
+        )
     return done

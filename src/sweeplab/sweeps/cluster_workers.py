@@ -1,7 +1,7 @@
 """A study's workers as SLURM jobs (``sweep.launcher=slurm``), submitted through submitit.
 
 The study is created in its storage before any job starts (:func:`open_study` in
-:func:`~sweeplab.sweeps.workers.run_study`), so that workers never race to create it.
+the sweep session, :func:`~sweeplab.sweeps.session.run_study`), so that workers never race to create it.
 Each of the K jobs then runs :func:`~sweeplab.sweeps.workers.worker_entry` on that
 storage, as a local worker process does, until ``n_trials`` trials have finished. The
 storage must be one that every node reaches: PostgreSQL, or Optuna's journal file on a
@@ -24,11 +24,16 @@ from pathlib import Path
 
 import submitit
 
-from sweeplab.cluster import (ended, ended_without_result, quiet_missing_accounting, refused_submission_is_user_error,
-                              submitit_executor)
+from sweeplab.cluster import (
+    ended,
+    ended_without_result,
+    quiet_missing_accounting,
+    refused_submission_is_user_error,
+    submitit_executor,
+)
 from sweeplab.sweeps.plan import SweepPlan
-from sweeplab.sweeps.report import count_trials
 from sweeplab.sweeps.study import fail_dead_trials, load_existing_study
+from sweeplab.sweeps.trials import count_trials
 from sweeplab.sweeps.workers import worker_entry
 
 log = logging.getLogger(__name__)
@@ -55,13 +60,21 @@ class ClusterWorker:
 def submit_workers(plan: SweepPlan, workers: int) -> list[submitit.Job]:
     """Submit ``workers`` worker jobs (one job array) on the plan's study."""
     settings = plan.settings
-    executor = submitit_executor(plan.study_dir / SUBMITIT_DIR / "%j", EXECUTORS[settings.launcher],
-                                 {**settings.cluster, "name": f"sweep-{settings.study_name}"})
+    executor = submitit_executor(
+        plan.study_dir / SUBMITIT_DIR / "%j",
+        EXECUTORS[settings.launcher],
+        {**settings.cluster, "name": f"sweep-{settings.study_name}"},
+    )
     worker = ClusterWorker(plan, workers)
     with refused_submission_is_user_error(), executor.batch():
         jobs = [executor.submit(worker, index) for index in range(workers)]
-    log.info("submitted %d worker jobs (%s): %s; their logs: %s", workers, settings.launcher,
-             " ".join(job.job_id for job in jobs), plan.study_dir / SUBMITIT_DIR)
+    log.info(
+        "submitted %d worker jobs (%s): %s; their logs: %s",
+        workers,
+        settings.launcher,
+        " ".join(job.job_id for job in jobs),
+        plan.study_dir / SUBMITIT_DIR,
+    )
     return jobs
 
 
@@ -75,8 +88,11 @@ def run_cluster_workers(plan: SweepPlan, workers: int) -> list[int]:
     try:
         return wait_for_jobs(plan, jobs)
     except KeyboardInterrupt:
-        print(f"stopped waiting; the jobs go on (cancel them: scancel {' '.join(job.job_id for job in jobs)}); "
-              f"report: {report_command(plan)}", file=sys.stderr)
+        print(
+            f"stopped waiting; the jobs go on (cancel them: scancel {' '.join(job.job_id for job in jobs)}); "
+            f"report: {report_command(plan)}",
+            file=sys.stderr,
+        )
         raise
 
 
@@ -84,7 +100,7 @@ def wait_for_jobs(plan: SweepPlan, jobs: Sequence[submitit.Job]) -> list[int]:
     """Wait until every job has ended, saying how the study goes whenever that changes; returns the exit codes
     (1 for a job that ended without a result: killed, cancelled, out of memory). Trials left running by such
     jobs are failed and queued to run again, so that running the command again finishes the study."""
-    shown, finished = "", set()
+    shown, finished = "", set[str]()
     while len(finished) < len(jobs):
         time.sleep(POLL_S)
         finished |= {job.job_id for job in ended([job for job in jobs if job.job_id not in finished])}
@@ -107,8 +123,10 @@ def exit_code(job: submitit.Job) -> int:
 
 def study_progress(plan: SweepPlan) -> str:
     counts = count_trials(load_existing_study(plan.settings, plan.storage_url).get_trials(deepcopy=False))
-    return (f"study {plan.settings.study_name}: {counts.finished} of {plan.settings.n_trials} trials finished, "
-            f"{counts.running} running, {counts.failed} failed")
+    return (
+        f"study {plan.settings.study_name}: {counts.finished} of {plan.settings.n_trials} trials finished, "
+        f"{counts.running} running, {counts.failed} failed"
+    )
 
 
 def report_command(plan: SweepPlan) -> str:
@@ -117,7 +135,9 @@ def report_command(plan: SweepPlan) -> str:
 
 def not_waiting_note(plan: SweepPlan, jobs: Sequence[submitit.Job]) -> str:
     ids = " ".join(job.job_id for job in jobs)
-    return (f"submitted {len(jobs)} worker jobs: {ids}\n"
-            f"  follow them: squeue -j {','.join(job.job_id for job in jobs)}; their logs: "
-            f"{Path(plan.study_dir) / SUBMITIT_DIR}/<job id>/\n"
-            f"  report once they end: {report_command(plan)}")
+    return (
+        f"submitted {len(jobs)} worker jobs: {ids}\n"
+        f"  follow them: squeue -j {','.join(job.job_id for job in jobs)}; their logs: "
+        f"{Path(plan.study_dir) / SUBMITIT_DIR}/<job id>/\n"
+        f"  report once they end: {report_command(plan)}"
+    )

@@ -12,45 +12,21 @@ earlier attempt) wherever it runs now.
 
 from __future__ import annotations
 
-import os
-import socket
 from collections.abc import Collection, Mapping
-from pathlib import Path
 from typing import Any
 
 from sweeplab.cluster import current_job
-
-
-def _start_time(pid: int) -> str | None:
-    """The process's start time in clock ticks since boot (Linux), or None where /proc is not."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return stat.rsplit(")", 1)[1].split()[19]  # field 22; the command name may hold spaces
+from sweeplab.processes import process_is_gone, this_process
 
 
 def this_worker() -> str:
-    pid = os.getpid()
-    return f"{socket.gethostname()}:{pid}:{_start_time(pid) or ''}"
+    """``host:pid:start`` of this worker (:func:`sweeplab.processes.this_process`)."""
+    return this_process()
 
 
 def worker_is_gone(identity: str | None) -> bool:
     """Whether ``identity`` (:func:`this_worker` of some process) names a process of this host that no longer runs."""
-    if not identity:
-        return False
-    host, _, rest = identity.partition(":")
-    pid_text, _, started = rest.partition(":")
-    if host != socket.gethostname() or not pid_text.isdigit():
-        return False
-    pid = int(pid_text)
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:  # another user's process: alive
-        pass
-    return bool(started) and _start_time(pid) not in (None, started)
+    return process_is_gone(identity)
 
 
 def this_cluster_job() -> dict[str, Any] | None:

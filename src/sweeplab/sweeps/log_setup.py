@@ -7,6 +7,8 @@ from pathlib import Path
 
 import optuna
 
+from sweeplab.redact import redact_log_handler
+
 LOG_FILE = "sweep.log"
 LIBRARIES_WITH_OWN_HANDLERS = ("lightning", "lightning.pytorch", "lightning.fabric")
 FORMAT = "[%(asctime)s][{who}][%(name)s][%(levelname)s] - %(message)s"
@@ -46,6 +48,7 @@ def configure_sweep_logging(log_file: Path, worker: int | None = None) -> None:
     for handler in handlers:
         handler.setFormatter(formatter)
         handler.addFilter(NoInterruptTraceback())
+        redact_log_handler(handler)
         handler._sweeplab = True  # type: ignore[attr-defined]
         root.addHandler(handler)
     root.setLevel(logging.INFO)

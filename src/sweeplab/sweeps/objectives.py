@@ -39,10 +39,20 @@ def _is_list_of(v: Any, at_least: int) -> bool:
 
 
 # the settings' own rules (the type of each value; its items are checked below, one by one)
-METRIC_RULE = [Options(PER_EPOCH), Satisfies(lambda v: _is_list_of(v, 2), "a list of 2 or more objectives (a trade-off study)")]
-DIRECTION_RULE = [Options(DIRECTIONS), Satisfies(lambda v: _is_list_of(v, 1), "a list of them, one per objective of sweep.metric")]
-CONSTRAINTS_RULE = [Satisfies(lambda v: isinstance(v, str) or _is_list_of(v, 0),
-                              f"a list of constraints NAME OP NUMBER, such as [\"{CONSTRAINT_EXAMPLE}\"]")]
+METRIC_RULE = [
+    Options(PER_EPOCH),
+    Satisfies(lambda v: _is_list_of(v, 2), "a list of 2 or more objectives (a trade-off study)"),
+]
+DIRECTION_RULE = [
+    Options(DIRECTIONS),
+    Satisfies(lambda v: _is_list_of(v, 1), "a list of them, one per objective of sweep.metric"),
+]
+CONSTRAINTS_RULE = [
+    Satisfies(
+        lambda v: isinstance(v, str) or _is_list_of(v, 0),
+        f'a list of constraints NAME OP NUMBER, such as ["{CONSTRAINT_EXAMPLE}"]',
+    )
+]
 OBJECTIVE_ITEM = [Options(OBJECTIVE_METRICS)]
 DIRECTION_ITEM = [Options(DIRECTIONS)]
 
@@ -57,8 +67,12 @@ def read_objectives(metrics: Any, directions: Any) -> tuple[tuple[str, ...], tup
     check_value("sweep.direction", directions, DIRECTION_RULE)
     if isinstance(metrics, str):
         if not isinstance(directions, str):
-            raise ConfigError("sweep.direction", directions, f"must be {describe(DIRECTION_ITEM)}: sweep.metric={metrics} "
-                              "is one objective (a trade-off study lists several: sweep.metric=[val_acc,num_params])")
+            raise ConfigError(
+                "sweep.direction",
+                directions,
+                f"must be {describe(DIRECTION_ITEM)}: sweep.metric={metrics} "
+                "is one objective (a trade-off study lists several: sweep.metric=[val_acc,num_params])",
+            )
         names, ways = (metrics,), (directions,)
     else:
         for index, name in enumerate(metrics):
@@ -68,22 +82,29 @@ def read_objectives(metrics: Any, directions: Any) -> tuple[tuple[str, ...], tup
             raise ConfigError("sweep.metric", metrics, f"names {twice[0]} twice: each objective once")
         own = [metric(name).direction for name in metrics]
         if not isinstance(directions, list) or len(directions) != len(metrics):
-            raise ConfigError("sweep.direction", directions, f"must be a list of {len(metrics)} directions, one per "
-                              f"objective of sweep.metric=[{','.join(metrics)}]: [{','.join(own)}]")
+            raise ConfigError(
+                "sweep.direction",
+                directions,
+                f"must be a list of {len(metrics)} directions, one per "
+                f"objective of sweep.metric=[{','.join(metrics)}]: [{','.join(own)}]",
+            )
         for index, way in enumerate(directions):
             check_value(f"sweep.direction[{index}]", way, DIRECTION_ITEM)
         names, ways = tuple(metrics), tuple(directions)
-    for index, (name, way) in enumerate(zip(names, ways)):
+    for index, (name, way) in enumerate(zip(names, ways, strict=True)):
         if metric(name).direction != way:
-            key, of = ("sweep.direction", "sweep.metric") if len(names) == 1 else (f"sweep.direction[{index}]",
-                                                                                     f"sweep.metric[{index}]")
+            key, of = (
+                ("sweep.direction", "sweep.metric")
+                if len(names) == 1
+                else (f"sweep.direction[{index}]", f"sweep.metric[{index}]")
+            )
             raise ConfigError(key, way, f"must be {metric(name).direction} for {of}={name}")
     return names, ways
 
 
 def objectives_text(metrics: Sequence[str], directions: Sequence[str]) -> str:
     """``maximize `val_acc``` or ``maximize `val_acc`, minimize `num_params```, for reports."""
-    return ", ".join(f"{way} `{name}`" for name, way in zip(metrics, directions))
+    return ", ".join(f"{way} `{name}`" for name, way in zip(metrics, directions, strict=True))
 
 
 # --- values of a finished run ----------------------------------------------------------------
@@ -146,8 +167,9 @@ def parse_constraint(text: str, key: str) -> TrialConstraint:
     match = _CONSTRAINT.fullmatch(text)
     number = _number(match.group(3)) if match else None
     if match is None or number is None:
-        raise ConfigError(key, text, f"must be NAME OP NUMBER with OP one of {', '.join(OPERATORS)}, such as "
-                          f"{CONSTRAINT_EXAMPLE}")
+        raise ConfigError(
+            key, text, f"must be NAME OP NUMBER with OP one of {', '.join(OPERATORS)}, such as {CONSTRAINT_EXAMPLE}"
+        )
     name, op = match.group(1), match.group(2)
     if name not in CONSTRAINT_METRICS:
         raise ConfigError(key, text, f"{name} is no metric a trial reports; one of {', '.join(CONSTRAINT_METRICS)}")
@@ -165,13 +187,3 @@ def _number(text: str) -> float | None:
 def constraint_values(results: Any, constraints: Sequence[TrialConstraint]) -> dict[TrialConstraint, float | None]:
     """Each constraint's metric for a finished run (None where the run reports none)."""
     return {constraint: run_metric(results, constraint.metric) for constraint in constraints}
-
-
-def is_feasible(trial: Any) -> bool:
-    """Whether a stored trial met its constraints (a trial of an unconstrained study always does)."""
-    return all(value <= 0 for value in trial.constraints.values())
-
-
-def missed_constraints(trial: Any) -> list[str]:
-    """The names (``num_params<=100000``) of the constraints a stored trial missed."""
-    return [name for name, value in trial.constraints.items() if value > 0]

@@ -38,13 +38,20 @@ class SweepPlan:
     study_dir: Path
     storage_url: str
     command_line: tuple[str, ...] = ()  # the sweep.py arguments, to say how to run it again or report it
+    cross_validates: bool = False  # cv.folds >= 2 in the trials' config: each trial is a k-fold cross-validation
+
+    @property
+    def objective_kind(self) -> str:
+        """How a trial is scored: ``cv`` (its folds' mean) or ``holdout`` (one fit)."""
+        return "cv" if self.cross_validates else "holdout"
 
     def trial_dir(self, number: int) -> Path:
         return self.study_dir / f"trial_{number:04d}"
 
 
-def plan_sweep(settings: SweepSettings, command_line_overrides: tuple[str, ...] = (),
-               command_line: tuple[str, ...] = ()) -> SweepPlan:
+def plan_sweep(
+    settings: SweepSettings, command_line_overrides: tuple[str, ...] = (), command_line: tuple[str, ...] = ()
+) -> SweepPlan:
     """Compose and check what the trials will run; raise :class:`UserInputError` for bad input."""
     base_overrides = (*settings.overrides, *command_line_overrides)
     here = runs_here(settings.launcher)  # else the trials' nodes are checked by the trials
@@ -69,16 +76,25 @@ def plan_sweep(settings: SweepSettings, command_line_overrides: tuple[str, ...] 
     if settings.storage:
         check_storage_url(settings.storage)
     study_dir = Path(settings.dir or Path(base.paths.output_dir) / "sweeps" / settings.study_name).resolve()
-    return SweepPlan(settings, base_overrides, study_dir, settings.storage or default_storage_url(study_dir, settings.launcher),
-                     command_line)
+    return SweepPlan(
+        settings,
+        base_overrides,
+        study_dir,
+        settings.storage or default_storage_url(study_dir, settings.launcher),
+        command_line,
+        cross_validates=_cross_validates(settings, base),
+    )
 
 
 def _check_param_type(param: Param, base: DictConfig) -> None:
     """An integer config key must be searched with integers (a float would fail the trial that samples it)."""
     current = OmegaConf.select(base, param.key, default=_MISSING)
     if is_int(current) and param.type == "float":
-        raise ConfigError(f"sweep.space.{param.key}.type", "float",
-                          f"must be int: {param.key} is an integer ({current} in the base config)")
+        raise ConfigError(
+            f"sweep.space.{param.key}.type",
+            "float",
+            f"must be int: {param.key} is an integer ({current} in the base config)",
+        )
 
 
 def _check_param_bounds(param: Param, base_overrides: tuple[str, ...], *, on_this_machine: bool) -> None:
@@ -89,26 +105,47 @@ def _check_param_bounds(param: Param, base_overrides: tuple[str, ...], *, on_thi
         try:
             check_config(compose_train(overrides), on_this_machine=on_this_machine)
         except UserInputError as error:
-            raise UserInputError(f"sweep.space.{param.key}: a trial with {override(param.key, value)} "
-                                 f"cannot run: {error}") from None
+            raise UserInputError(
+                f"sweep.space.{param.key}: a trial with {override(param.key, value)} cannot run: {error}"
+            ) from None
+
+
+def _cross_validates(settings: SweepSettings, base: DictConfig) -> bool:
+    """``cv.folds >= 2``, the one switch of train.py and sweep.py alike; a cross-validated trial is scored by one
+    fold metric (its folds' mean), so a trade-off study or ``sweep.constraints`` are refused with it."""
+    from sweeplab.cv.folds import cross_validates  # noqa: PLC0415
+
+    if not cross_validates(base):
+        return False
+    if settings.multi_objective or settings.constraints:
+        needs = "a trade-off study (sweep.metric a list)" if settings.multi_objective else "sweep.constraints"
+        raise ConfigError(
+            "cv.folds",
+            base.cv.folds,
+            f"cross-validates each trial, scored by one fold metric (its folds' mean); {needs} needs cv.folds=0",
+        )
+    return True
 
 
 def _check_objective(settings: SweepSettings, base: DictConfig) -> None:
-    from sweeplab.cv.folds import cross_validates  # noqa: PLC0415
-
-    if settings.objective == "cv" and not cross_validates(base):
-        raise ConfigError("cv.folds", base.get("cv", {}).get("folds"), "must be an integer >= 2 for sweep.objective=cv")
     for constraint in settings.constraints:
         if constraint.metric.startswith("test_") and not base.get("evaluate_test", True):
-            raise ConfigError("sweep.constraints", constraint.text, f"needs {constraint.metric}, and evaluate_test=false "
-                              "tests no trial")
+            raise ConfigError(
+                "sweep.constraints",
+                constraint.text,
+                f"needs {constraint.metric}, and evaluate_test=false tests no trial",
+            )
 
 
 def _warn_about_sampler(settings: SweepSettings) -> None:
     population = settings.sampler.get("population_size", 50)  # NSGAIISampler's default
     if settings.sampler["name"] == "nsgaii" and isinstance(population, int) and population >= settings.n_trials:
-        log.warning("sweep.sampler.population_size=%d and sweep.n_trials=%d: every trial is of NSGA-II's first "
-                    "generation, sampled at random; set a population_size below n_trials", population, settings.n_trials)
+        log.warning(
+            "sweep.sampler.population_size=%d and sweep.n_trials=%d: every trial is of NSGA-II's first "
+            "generation, sampled at random; set a population_size below n_trials",
+            population,
+            settings.n_trials,
+        )
 
 
 def _warn_about_fixed_values(settings: SweepSettings, command_line_overrides: tuple[str, ...]) -> None:

@@ -18,10 +18,9 @@ import io
 import logging
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import optuna
 import yaml
@@ -30,16 +29,25 @@ from optuna.exceptions import ExperimentalWarning
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
-from sweeplab.reports.figures import save_png
-from sweeplab.reports.table_render import cell_text
 from sweeplab.files import write_text_atomic
-from sweeplab.sweeps.objective import is_surplus
-from sweeplab.sweeps.objectives import is_feasible, missed_constraints, objectives_text
+from sweeplab.redact import redact_data, redact_text
+from sweeplab.reports.figures import save_png
+from sweeplab.reports.table_render import markdown_table
+from sweeplab.runs.config_record import recorded_config, recorded_hydra
+from sweeplab.runs.results import TIMED_OUT
+from sweeplab.sweeps.objectives import objectives_text
 from sweeplab.sweeps.plan import SweepPlan
 from sweeplab.sweeps.settings import SweepSettings
-from sweeplab.sweeps.study import printable_url
-from sweeplab.runs.config_record import recorded_config, recorded_hydra
 from sweeplab.sweeps.trial_config import compose_train_config, standalone_config
+from sweeplab.sweeps.trials import (
+    best_trial,
+    count_trials,
+    is_feasible,
+    is_surplus,
+    missed_constraints,
+    pareto_front,
+    ranked,
+)
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +60,10 @@ PLOTS: dict[str, tuple[str, Callable[[optuna.Study], Any]]] = {
     "optimization_history.png": ("Optimization history", optuna.visualization.matplotlib.plot_optimization_history),
     "parallel_coordinate.png": ("Parallel coordinates", optuna.visualization.matplotlib.plot_parallel_coordinate),
     "param_importances.png": ("Parameter importances", optuna.visualization.matplotlib.plot_param_importances),
-    "intermediate_values.png": ("Per-epoch values (intermediate values)",
-                                optuna.visualization.matplotlib.plot_intermediate_values),
+    "intermediate_values.png": (
+        "Per-epoch values (intermediate values)",
+        optuna.visualization.matplotlib.plot_intermediate_values,
+    ),
 }
 
 
@@ -61,13 +71,22 @@ def plot_pareto_front(study: optuna.Study) -> Any:
     """Optuna's Pareto-front plot, its axes named by the objectives (and which way is better), the front's
     points labelled with their trial numbers (two objectives)."""
     names = study.metric_names or [f"objective {index}" for index in range(len(study.directions))]
-    axes = optuna.visualization.matplotlib.plot_pareto_front(study, target_names=[
-        f"{name} ({'higher' if direction == StudyDirection.MAXIMIZE else 'lower'} is better)"
-        for name, direction in zip(names, study.directions)])
+    axes = optuna.visualization.matplotlib.plot_pareto_front(
+        study,
+        target_names=[
+            f"{name} ({'higher' if direction == StudyDirection.MAXIMIZE else 'lower'} is better)"
+            for name, direction in zip(names, study.directions, strict=True)
+        ],
+    )
     if len(study.directions) == 2:
         for trial in study.best_trials:
-            axes.annotate(f"trial {trial.number}", (trial.values[0], trial.values[1]), textcoords="offset points",
-                          xytext=(6, 6), fontsize=9)
+            axes.annotate(
+                f"trial {trial.number}",
+                (trial.values[0], trial.values[1]),
+                textcoords="offset points",
+                xytext=(6, 6),
+                fontsize=9,
+            )
     handles, labels = axes.get_legend_handles_labels()
     if handles:  # Optuna's labels, in words that say what the colours mean
         axes.legend(handles, [LEGEND.get(label.strip(), label) for label in labels])
@@ -75,8 +94,12 @@ def plot_pareto_front(study: optuna.Study) -> Any:
     return axes
 
 
-LEGEND = {"Best Trial": "on the Pareto front", "Trial": "dominated: another is as good on every objective, better on one",
-          "Feasible Trial": "feasible, dominated by another", "Infeasible Trial": "infeasible (misses a constraint)"}
+LEGEND = {
+    "Best Trial": "on the Pareto front",
+    "Trial": "dominated: another is as good on every objective, better on one",
+    "Feasible Trial": "feasible, dominated by another",
+    "Infeasible Trial": "infeasible (misses a constraint)",
+}
 
 
 # a trade-off study: no single history to draw, no per-epoch reports (it is not pruned)
@@ -85,28 +108,6 @@ TRADE_OFF_PLOTS: dict[str, tuple[str, Callable[[optuna.Study], Any]]] = {
     "parallel_coordinate.png": PLOTS["parallel_coordinate.png"],
     "param_importances.png": PLOTS["param_importances.png"],
 }
-
-
-@dataclass(frozen=True)
-class StudyCounts:
-    complete: int
-    pruned: int
-    failed: int
-    running: int
-    waiting: int
-    surplus: int
-
-    @property
-    def finished(self) -> int:
-        return self.complete + self.pruned
-
-
-def count_trials(trials: Sequence[FrozenTrial]) -> StudyCounts:
-    def n(state: TrialState) -> int:
-        return sum(1 for t in trials if t.state == state and not is_surplus(t))
-
-    return StudyCounts(n(TrialState.COMPLETE), n(TrialState.PRUNED), n(TrialState.FAIL), n(TrialState.RUNNING),
-                       n(TrialState.WAITING), sum(1 for t in trials if is_surplus(t)))
 
 
 def write_report(study: optuna.Study, plan: SweepPlan) -> list[Path]:
@@ -120,61 +121,64 @@ def write_report(study: optuna.Study, plan: SweepPlan) -> list[Path]:
         written += write_pareto_configs(pareto_front(study), plan)
     elif (best := best_trial(study)) is not None:
         written.append(write_best_config(best, plan, folder / BEST_FILE))
-    written.append(write_text_atomic(folder / REPORT_FILE, render_report(study, trials, plan, plots)))
+    written.append(write_text_atomic(folder / REPORT_FILE, redact_text(render_report(study, trials, plan, plots))))
     return written
 
 
-def best_trial(study: optuna.Study) -> FrozenTrial | None:
-    """The best complete trial of a single-objective study (a feasible one, under constraints), or None."""
-    try:
-        return study.best_trial
-    except ValueError:  # no complete (feasible) trial yet
-        return None
-
-
-def pareto_front(study: optuna.Study) -> list[FrozenTrial]:
-    """A trade-off study's Pareto front (Optuna's ``best_trials``, feasible ones only), best first objective first."""
-    front = study.best_trials
-    first_maximized = study.directions[0].name == "MAXIMIZE"
-    return sorted(front, key=lambda t: (-t.values[0] if first_maximized else t.values[0], t.number))
-
-
-def ranked(trials: Sequence[FrozenTrial], direction: str) -> list[FrozenTrial]:
-    """Complete trials, feasible ones first, then best first (by the first objective of a trade-off study)."""
-    complete = [t for t in trials if t.state == TrialState.COMPLETE]
-    sign = -1 if direction == "maximize" else 1
-    return sorted(complete, key=lambda t: (not is_feasible(t), sign * t.values[0]))
-
-
 # --- trials.csv ---------------------------------------------------------------------
-def write_trials_csv(trials: Sequence[FrozenTrial], plan: SweepPlan, path: Path, study: optuna.Study | None = None) -> Path:
+def write_trials_csv(
+    trials: Sequence[FrozenTrial], plan: SweepPlan, path: Path, study: optuna.Study | None = None
+) -> Path:
     """One row per trial; a trade-off study has a column per objective and ``pareto`` (yes for a front trial);
     constraints add each constrained metric not shown yet and ``feasible`` (yes, or the constraints missed)."""
     settings = plan.settings
     params = _param_columns(trials, settings.space.keys)
     front = {t.number for t in pareto_front(study)} if settings.multi_objective and study is not None else None
-    measured = [name for name in dict.fromkeys(c.metric for c in settings.constraints)
-                if name not in (*settings.metrics, "test_acc")]
-    columns = ["number", "state", *settings.metrics, *(["pareto"] if front is not None else []), *params,
-               "epochs_reported", "test_acc", *measured, *(["feasible"] if settings.constraints else []),
-               "status", "error", "duration_s", "started", "dir"]
+    measured = [
+        name
+        for name in dict.fromkeys(c.metric for c in settings.constraints)
+        if name not in (*settings.metrics, "test_acc")
+    ]
+    columns = [
+        "number",
+        "state",
+        *settings.metrics,
+        *(["pareto"] if front is not None else []),
+        *params,
+        "epochs_reported",
+        "test_acc",
+        *measured,
+        *(["feasible"] if settings.constraints else []),
+        "status",
+        "error",
+        "duration_s",
+        "started",
+        "dir",
+    ]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(columns)
     for trial in sorted(trials, key=lambda t: t.number):
         values = trial.values or [None] * len(settings.metrics)
-        writer.writerow([
-            trial.number, _state_name(trial), *(_blank(v) for v in values),
-            *([("yes" if trial.number in front else "")] if front is not None else []),
-            *(_blank(trial.params.get(p)) for p in params),
-            len(trial.intermediate_values), _blank(trial.user_attrs.get("test_acc")),
-            *(_blank(trial.user_attrs.get(name)) for name in measured),
-            *([_feasibility(trial)] if settings.constraints else []),
-            trial.user_attrs.get("status", ""), trial.user_attrs.get("error", ""), _blank(_duration_s(trial)),
-            trial.datetime_start.isoformat(timespec="seconds") if trial.datetime_start else "",
-            trial.user_attrs.get("dir", ""),
-        ])
-    return write_text_atomic(path, buffer.getvalue())
+        writer.writerow(
+            [
+                trial.number,
+                _state_name(trial),
+                *(_blank(v) for v in values),
+                *([("yes" if trial.number in front else "")] if front is not None else []),
+                *(_blank(trial.params.get(p)) for p in params),
+                len(trial.intermediate_values),
+                _blank(trial.user_attrs.get("test_acc")),
+                *(_blank(trial.user_attrs.get(name)) for name in measured),
+                *([_feasibility(trial)] if settings.constraints else []),
+                trial.user_attrs.get("status", ""),
+                trial.user_attrs.get("error", ""),
+                _blank(_duration_s(trial)),
+                trial.datetime_start.isoformat(timespec="seconds") if trial.datetime_start else "",
+                trial.user_attrs.get("dir", ""),
+            ]
+        )
+    return write_text_atomic(path, redact_text(buffer.getvalue()))
 
 
 def _feasibility(trial: FrozenTrial) -> str:
@@ -227,9 +231,13 @@ def write_pareto_configs(front: Sequence[FrozenTrial], plan: SweepPlan) -> list[
     written = []
     for trial in front:
         path = pareto_config(plan, trial.number)
-        values = ", ".join(f"{name}={value_text(v)}" for name, v in zip(plan.settings.metrics, trial.values))
-        header = (f"# Trial {trial.number} of study {plan.settings.study_name!r}, on its Pareto front: {values} "
-                  f"({_trial_dir(trial, plan)}).\n# Train it again: {retrain_command(plan, path)}\n")
+        values = ", ".join(
+            f"{name}={value_text(v)}" for name, v in zip(plan.settings.metrics, trial.values, strict=True)
+        )
+        header = (
+            f"# Trial {trial.number} of study {plan.settings.study_name!r}, on its Pareto front: {values} "
+            f"({_trial_dir(trial, plan)}).\n# Train it again: {retrain_command(plan, path)}\n"
+        )
         written.append(_write_trial_config(trial, plan, path, header))
     for stale in set(folder.glob("trial_*.yaml")) - set(written):
         stale.unlink(missing_ok=True)
@@ -249,10 +257,10 @@ def _write_trial_config(trial: FrozenTrial, plan: SweepPlan, path: Path, header:
     cfg, hydra_node = recorded_config(trial_dir), recorded_hydra(trial_dir)
     if cfg is None or hydra_node is None:
         composed, hydra_node = compose_train_config(trial.user_attrs["overrides"])
-        cfg = OmegaConf.to_container(composed, resolve=True)
-    body = yaml.safe_dump(standalone_config(cfg, hydra_node), sort_keys=False, default_flow_style=False)
+        cfg = cast(dict[str, Any], OmegaConf.to_container(composed, resolve=True))
+    body = yaml.safe_dump(redact_data(standalone_config(cfg, hydra_node)), sort_keys=False, default_flow_style=False)
     path.parent.mkdir(parents=True, exist_ok=True)
-    return write_text_atomic(path, header + body)
+    return write_text_atomic(path, redact_text(header) + body)
 
 
 def retrain_command(plan: SweepPlan, config: Path | None = None) -> str:
@@ -271,7 +279,9 @@ def value_text(value: float | None) -> str:
 
 
 # --- plots --------------------------------------------------------------------------
-def write_plots(study: optuna.Study, folder: Path, plots: dict[str, tuple[str, Callable]] | None = None) -> dict[str, str | None]:
+def write_plots(
+    study: optuna.Study, folder: Path, plots: dict[str, tuple[str, Callable]] | None = None
+) -> dict[str, str | None]:
     """Each plot's file name -> None when written, else why not (too few trials, say)."""
     import matplotlib.pyplot as plt  # noqa: PLC0415 (Optuna's plots draw with pyplot)
 
@@ -295,19 +305,23 @@ def write_plots(study: optuna.Study, folder: Path, plots: dict[str, tuple[str, C
 
 
 # --- report.md ----------------------------------------------------------------------
-def render_report(study: optuna.Study, trials: Sequence[FrozenTrial], plan: SweepPlan,
-                  plots: dict[str, str | None]) -> str:
+def render_report(
+    study: optuna.Study, trials: Sequence[FrozenTrial], plan: SweepPlan, plots: dict[str, str | None]
+) -> str:
     settings = plan.settings
     counts = count_trials(trials)
-    pruner = (f"pruning off (Optuna's pruners follow one objective; sweep.pruner.name={settings.pruner['name']} unused)"
-              if settings.multi_objective else f"pruner {settings.pruner['name']}")
+    pruner = (
+        f"pruning off (Optuna's pruners follow one objective; sweep.pruner.name={settings.pruner['name']} unused)"
+        if settings.multi_objective
+        else f"pruner {settings.pruner['name']}"
+    )
     lines = [
         f"# Sweep {settings.study_name}",
         "",
         f"- sweep file: `{settings.source}`",
-        f"- storage: `{printable_url(plan.storage_url)}`",
+        f"- storage: `{plan.storage_url}`",  # masked with the whole report
         f"- {'objectives' if settings.multi_objective else 'objective'}: "
-        f"{objectives_text(settings.metrics, settings.directions)} ({settings.objective}), sampler "
+        f"{objectives_text(settings.metrics, settings.directions)} ({plan.objective_kind}), sampler "
         f"{settings.sampler['name']}, {pruner}",
         *([_constraints_line(trials, settings)] if settings.constraints else []),
         f"- base overrides: `{' '.join(plan.base_overrides) or '(none)'}`",
@@ -317,6 +331,9 @@ def render_report(study: optuna.Study, trials: Sequence[FrozenTrial], plan: Swee
         + (f", {counts.waiting} waiting" if counts.waiting else "")
         + (f", {counts.surplus} surplus (started after all places were taken; not trained)" if counts.surplus else ""),
         f"- time: {_time_spent(trials)}",
+        *_warm_start_lines(study),
+        *_resumed_lines(trials),
+        *_timed_out_lines(trials),
         "",
     ]
     if settings.multi_objective:
@@ -329,19 +346,59 @@ def render_report(study: optuna.Study, trials: Sequence[FrozenTrial], plan: Swee
     return "\n".join(lines) + "\n"
 
 
+def _warm_start_lines(study: optuna.Study) -> list[str]:
+    """How many earlier results ``sweep.warm_start`` imported (study attribute ``sweeplab:warm_start``)."""
+    imported = study.user_attrs.get("sweeplab:warm_start")
+    if not isinstance(imported, dict):
+        return []
+    return [
+        f"- warm start: {imported.get('imported')} of {imported.get('offered')} earlier results imported from "
+        f"`{imported.get('source')}` (finished trials: they count toward n_trials)"
+    ]
+
+
+def _timed_out_lines(trials: Sequence[FrozenTrial]) -> list[str]:
+    """Trials stopped at ``sweep.trial_timeout_min`` (to Optuna pruned ones, with status ``timed_out``)."""
+    numbers = [str(t.number) for t in trials if t.user_attrs.get("status") == TIMED_OUT]
+    return (
+        [f"- timed out: trial{'s' if len(numbers) > 1 else ''} {', '.join(numbers)} (sweep.trial_timeout_min)"]
+        if numbers
+        else []
+    )
+
+
+def _resumed_lines(trials: Sequence[FrozenTrial]) -> list[str]:
+    """Retried trials that went on from their original's last checkpoint (or from the start, without one)."""
+    retried = [t for t in trials if "resumed_from_trial" in t.user_attrs]
+    if not retried:
+        return []
+    each = [
+        f"{t.number} from trial {t.user_attrs['resumed_from_trial']} "
+        + (
+            f"at epoch {t.user_attrs['resumed_from_epoch']}"
+            if "resumed_from_epoch" in t.user_attrs
+            else "(from the start)"
+        )
+        for t in retried
+    ]
+    return [f"- resumed: {_trials(len(retried))} retried in their original's folder: {'; '.join(each)}"]
+
+
 def _constraints_line(trials: Sequence[FrozenTrial], settings: SweepSettings) -> str:
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     feasible = sum(1 for t in complete if is_feasible(t))
-    return (f"- constraints: {', '.join(f'`{c.text}`' for c in settings.constraints)}: {feasible} of {len(complete)} "
-            "complete trials feasible (the others are never the best)")
+    return (
+        f"- constraints: {', '.join(f'`{c.text}`' for c in settings.constraints)}: {feasible} of {len(complete)} "
+        "complete trials feasible (the others are never the best)"
+    )
 
 
 def _time_spent(trials: Sequence[FrozenTrial]) -> str:
-    done = [t for t in trials if t.datetime_start and t.datetime_complete]
-    if not done:
+    spans = [(start, end) for t in trials if (start := t.datetime_start) and (end := t.datetime_complete)]
+    if not spans:
         return "no trial has ended yet"
-    training = sum((t.datetime_complete - t.datetime_start for t in done), timedelta())
-    wall = max(t.datetime_complete for t in done) - min(t.datetime_start for t in done)
+    training = sum((end - start for start, end in spans), timedelta())
+    wall = max(end for _, end in spans) - min(start for start, _ in spans)
     return f"{_duration(training)} in trials, {_duration(wall)} from the first trial's start to the last one's end"
 
 
@@ -354,7 +411,9 @@ def _duration(span: timedelta) -> str:
 
 def _best_section(best: FrozenTrial | None, plan: SweepPlan) -> list[str]:
     if best is None:
-        none = "No complete trial meets the constraints." if plan.settings.constraints else "No trial has completed yet."
+        none = (
+            "No complete trial meets the constraints." if plan.settings.constraints else "No trial has completed yet."
+        )
         return ["## Best trial", "", none, ""]
     metric = plan.settings.metric
     lines = [
@@ -363,9 +422,7 @@ def _best_section(best: FrozenTrial | None, plan: SweepPlan) -> list[str]:
         f"Trial {best.number}: {metric} = {best.value:.4f}"
         + (f", test_acc = {best.user_attrs['test_acc']:.4f}" if best.user_attrs.get("test_acc") is not None else ""),
         "",
-        "| parameter | value |",
-        "|---|---|",
-        *(f"| {key} | {cell_text(value)} |" for key, value in best.params.items()),
+        markdown_table(["parameter", "value"], [[key, value] for key, value in best.params.items()]).rstrip("\n"),
         "",
         f"- folder: `{best.user_attrs.get('dir', plan.trial_dir(best.number))}`",
         f"- config: `{BEST_FILE}`; train it again: `{retrain_command(plan)}`",
@@ -382,24 +439,37 @@ def _pareto_section(front: Sequence[FrozenTrial], plan: SweepPlan, trials: Seque
     params = _param_columns(front, settings.space.keys)
     header = ["trial", *settings.metrics, *params, "config", "folder"]
     lines = [
-        "## Pareto front", "",
+        "## Pareto front",
+        "",
         f"{_trials(len(front))} that no other complete{', feasible' if settings.constraints else ''} trial dominates (is "
         f"as good on every objective and better on one: {objectives_text(settings.metrics, settings.directions)}), "
         f"best {settings.metrics[0]} "
-        f"first; each one's full training config is in `{PARETO_DIR}/`.", "",
-        "| " + " | ".join(header) + " |", "|" + "---|" * len(header),
+        f"first; each one's full training config is in `{PARETO_DIR}/`.",
+        "",
+        markdown_table(
+            header,
+            [
+                [
+                    trial.number,
+                    *(value_text(v) for v in trial.values),
+                    *(trial.params.get(p) for p in params),
+                    f"`{PARETO_DIR}/{pareto_config(plan, trial.number).name}`",
+                    f"`{_trial_dir(trial, plan)}`",
+                ]
+                for trial in front
+            ],
+        ).rstrip("\n"),
     ]
-    for trial in front:
-        cells = [trial.number, *(value_text(v) for v in trial.values), *(cell_text(trial.params.get(p)) for p in params),
-                 f"`{PARETO_DIR}/{pareto_config(plan, trial.number).name}`", f"`{_trial_dir(trial, plan)}`"]
-        lines.append("| " + " | ".join(str(cell) for cell in cells) + " |")
     example = pareto_config(plan, front[0].number)
     lines += ["", f"Train one again (trial {front[0].number} here): `{retrain_command(plan, example)}`", ""]
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     for name in _constant_objectives(complete, settings.metrics):
-        lines += [f"Note: {name} is {value_text(complete[0].values[settings.metrics.index(name)])} in all "
-                  f"{len(complete)} complete trials: no searched parameter changes it, so it trades nothing off "
-                  "(for num_params, search the model or its size, as sweeps/mnist_tradeoff.yaml does).", ""]
+        lines += [
+            f"Note: {name} is {value_text(complete[0].values[settings.metrics.index(name)])} in all "
+            f"{len(complete)} complete trials: no searched parameter changes it, so it trades nothing off "
+            "(for num_params, search the model or its size, as sweeps/mnist_tradeoff.yaml does).",
+            "",
+        ]
     return lines
 
 
@@ -416,21 +486,40 @@ def _top_section(trials: Sequence[FrozenTrial], settings: SweepSettings, study: 
         return []
     params = _param_columns(top, settings.space.keys)
     front = {t.number for t in pareto_front(study)} if settings.multi_objective else None
-    header = ["rank", "trial", *settings.metrics, *(["front"] if front is not None else []),
-              *(["feasible"] if settings.constraints else []), *params, "test_acc", "epochs", "duration"]
-    title = (f"## Top {len(top)} complete trials" if front is None
-             else f"## Top {len(top)} complete trials by {settings.metrics[0]}")
-    lines = [title, "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    header = [
+        "rank",
+        "trial",
+        *settings.metrics,
+        *(["front"] if front is not None else []),
+        *(["feasible"] if settings.constraints else []),
+        *params,
+        "test_acc",
+        "epochs",
+        "duration",
+    ]
+    title = (
+        f"## Top {len(top)} complete trials"
+        if front is None
+        else f"## Top {len(top)} complete trials by {settings.metrics[0]}"
+    )
+    rows = []
     for rank, trial in enumerate(top, start=1):
+        assert trial.datetime_start is not None and trial.datetime_complete is not None  # complete trials
         values = [value_text(v) for v in trial.values] if front is not None else [f"{trial.value:.4f}"]
-        cells = [rank, trial.number, *values, *(["yes" if trial.number in front else ""] if front is not None else []),
-                 *([_feasibility(trial)] if settings.constraints else []),
-                 *(cell_text(trial.params.get(p)) for p in params),
-                 cell_text(trial.user_attrs.get("test_acc")),
-                 len(trial.intermediate_values) or trial.user_attrs.get("epochs_run", 0),  # unpruned: no reports
-                 _duration(trial.datetime_complete - trial.datetime_start)]
-        lines.append("| " + " | ".join(str(cell) for cell in cells) + " |")
-    return lines + [""]
+        rows.append(
+            [
+                rank,
+                trial.number,
+                *values,
+                *(["yes" if trial.number in front else ""] if front is not None else []),
+                *([_feasibility(trial)] if settings.constraints else []),
+                *(trial.params.get(p) for p in params),
+                trial.user_attrs.get("test_acc"),
+                len(trial.intermediate_values) or trial.user_attrs.get("epochs_run", 0),  # unpruned: no reports
+                _duration(trial.datetime_complete - trial.datetime_start),
+            ]
+        )
+    return [title, "", markdown_table(header, rows)]
 
 
 def _trials(n: int) -> str:
@@ -442,7 +531,9 @@ def _importance_section(study: optuna.Study) -> list[str]:
     lines = ["## Parameter importances", ""]
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     multi = len(study.directions) > 1
-    names = (study.metric_names or [f"objective {i}" for i in range(len(study.directions))]) if multi else ["importance"]
+    names = (
+        (study.metric_names or [f"objective {i}" for i in range(len(study.directions))]) if multi else ["importance"]
+    )
     constant = _constant_objectives(complete, names) if multi else []
     shown = [index for index, name in enumerate(names) if name not in constant]  # a constant's importances are noise
     if not shown:
@@ -453,19 +544,24 @@ def _importance_section(study: optuna.Study) -> list[str]:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ExperimentalWarning)
                 warnings.simplefilter("ignore", UserWarning)  # "few trials per regime": the table says how many
-                per_objective.append(optuna.importance.get_param_importances(
-                    study, target=(lambda t, i=index: t.values[i]) if multi else None))
+                target: Callable[[FrozenTrial], float] | None = (lambda t, i=index: t.values[i]) if multi else None
+                per_objective.append(optuna.importance.get_param_importances(study, target=target))
     except (ValueError, RuntimeError) as error:
         return lines + [f"Not computed: {error}", ""]
     if not per_objective[0]:
         return lines + ["Not computed: no parameter varies across the complete trials.", ""]
-    lines += [f"Computed by Optuna's default evaluator over the {len(complete)} complete trials"
-              + (", for each objective" if multi else "")
-              + (f" ({', '.join(constant)}: one value in every trial, left out)" if constant else "") + ".", "",
-              "| parameter | " + " | ".join(names[i] for i in shown) + " |", "|---|" + "---|" * len(shown)]
-    lines += [f"| {key} | " + " | ".join(f"{imp.get(key, 0.0):.3f}" for imp in per_objective) + " |"
-              for key in per_objective[0]]
-    return lines + [""]
+    lines += [
+        f"Computed by Optuna's default evaluator over the {len(complete)} complete trials"
+        + (", for each objective" if multi else "")
+        + (f" ({', '.join(constant)}: one value in every trial, left out)" if constant else "")
+        + ".",
+        "",
+        markdown_table(
+            ["parameter", *(names[i] for i in shown)],
+            [[key, *(f"{imp.get(key, 0.0):.3f}" for imp in per_objective)] for key in per_objective[0]],
+        ),
+    ]
+    return lines
 
 
 def _plot_section(plots: dict[str, str | None], drawn: dict[str, tuple[str, Callable]] = PLOTS) -> list[str]:
@@ -474,5 +570,3 @@ def _plot_section(plots: dict[str, str | None], drawn: dict[str, tuple[str, Call
         title = drawn[name][0]
         lines += [f"### {title}", "", f"![{title}]({name})" if outcome is None else f"Not drawn: {outcome}", ""]
     return lines
-
-

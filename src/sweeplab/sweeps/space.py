@@ -20,29 +20,50 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from numbers import Integral, Real
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 
-from sweeplab.constraints import Boolean, Interval, NoneValue, Satisfies, check_params, describe
+from sweeplab.constraints import Boolean, Constraints, Interval, NoneValue, Satisfies, check_params, describe
 from sweeplab.errors import ConfigError
 
 if TYPE_CHECKING:
     import optuna
 
 DISTRIBUTIONS: dict[str, type[BaseDistribution]] = {
-    "float": FloatDistribution, "int": IntDistribution, "categorical": CategoricalDistribution,
+    "float": FloatDistribution,
+    "int": IntDistribution,
+    "categorical": CategoricalDistribution,
 }
 DISTRIBUTION_TYPES = {cls: name for name, cls in DISTRIBUTIONS.items()}
 TYPES = tuple(DISTRIBUTIONS)
-FIELD_CONSTRAINTS = {  # beyond Optuna's own checks: what its distributions would take silently or obscurely
-    "float": {"low": [Interval(Real, None, None)], "high": [Interval(Real, None, None)], "log": [Boolean()],
-              "step": [NoneValue(), Interval(Real, 0, None, closed="neither")]},
-    "int": {"low": [Interval(Integral, None, None)], "high": [Interval(Integral, None, None)], "log": [Boolean()],
-            "step": [Interval(Integral, 1, None)]},
-    "categorical": {"choices": [Satisfies(
-        lambda v: isinstance(v, list) and v and all(c is None or isinstance(c, (bool, int, float, str)) for c in v),
-        "a list of at least one value (numbers, strings, booleans, null)")]},
+FIELD_CONSTRAINTS: dict[
+    str, dict[str, Constraints]
+] = {  # beyond Optuna's own checks: what its distributions would take silently or obscurely
+    "float": {
+        "low": [Interval(Real, None, None)],
+        "high": [Interval(Real, None, None)],
+        "log": [Boolean()],
+        "step": [NoneValue(), Interval(Real, 0, None, closed="neither")],
+    },
+    "int": {
+        "low": [Interval(Integral, None, None)],
+        "high": [Interval(Integral, None, None)],
+        "log": [Boolean()],
+        "step": [Interval(Integral, 1, None)],
+    },
+    "categorical": {
+        "choices": [
+            Satisfies(
+                lambda v: (
+                    isinstance(v, list)
+                    and bool(v)
+                    and all(c is None or isinstance(c, (bool, int, float, str)) for c in v)
+                ),
+                "a list of at least one value (numbers, strings, booleans, null)",
+            )
+        ]
+    },
 }
 REQUIRED_FIELDS = ("low", "high", "choices")
 FIELDS = {kind: {"type", "when", *fields} for kind, fields in FIELD_CONSTRAINTS.items()}
@@ -70,12 +91,15 @@ class Param:
             return trial.suggest_float(self.key, d.low, d.high, log=d.log, step=d.step)
         if isinstance(d, IntDistribution):
             return trial.suggest_int(self.key, d.low, d.high, log=d.log, step=d.step)
-        return trial.suggest_categorical(self.key, list(d.choices))
+        return trial.suggest_categorical(self.key, list(cast(CategoricalDistribution, d).choices))
 
     def extreme_values(self) -> tuple[Any, ...]:
         """The values that bound what this parameter can take: checked before a study starts."""
         d = self.distribution
-        return tuple(d.choices) if isinstance(d, CategoricalDistribution) else (d.low, d.high)
+        if isinstance(d, CategoricalDistribution):
+            return tuple(d.choices)
+        numeric = cast("FloatDistribution | IntDistribution", d)
+        return numeric.low, numeric.high
 
     def condition_overrides(self) -> list[str]:
         """Overrides that make this parameter active (the first allowed value of each condition)."""
@@ -140,8 +164,11 @@ def _read_param(key: str, spec: Any, where: str, known: list[Param]) -> Param:
         raise ConfigError(f"{where}.type", kind, f"must be one of {', '.join(TYPES)}")
     unknown = sorted(set(spec) - FIELDS[kind])
     if unknown:
-        raise ConfigError(f"{where}.{unknown[0]}", spec[unknown[0]], f"is not a field of a {kind} parameter; "
-                          f"allowed: {', '.join(sorted(FIELDS[kind]))}")
+        raise ConfigError(
+            f"{where}.{unknown[0]}",
+            spec[unknown[0]],
+            f"is not a field of a {kind} parameter; allowed: {', '.join(sorted(FIELDS[kind]))}",
+        )
     when = _read_condition(spec.get("when"), f"{where}.when", known)
     arguments = {name: spec[name] for name in FIELDS[kind] - {"type", "when"} if name in spec}
     for name in FIELD_CONSTRAINTS[kind]:
@@ -164,7 +191,9 @@ def _read_condition(when: Any, where: str, known: list[Param]) -> tuple[tuple[st
     conditions = []
     for key, values in when.items():
         if key not in earlier:
-            raise ConfigError(f"{where}.{key}", values, f"must name a parameter listed before it ({', '.join(earlier) or 'none'})")
+            raise ConfigError(
+                f"{where}.{key}", values, f"must name a parameter listed before it ({', '.join(earlier) or 'none'})"
+            )
         allowed = tuple(values) if isinstance(values, (list, tuple)) else (values,)
         conditions.append((str(key), allowed))
     return tuple(conditions)

@@ -11,7 +11,8 @@ A trial whose worker died is failed and run again once: at once when the worker 
 on this host, or its SLURM job has ended or restarted (:mod:`sweeplab.sweeps.liveness`);
 else once its heartbeat is two intervals old (RDB storages: Optuna's heartbeat). So is
 a trial stopped by Ctrl-C or SIGTERM. Opening the study fails such trials first, so a
-resumed sweep does not count a dead trial as running.
+resumed sweep does not count a dead trial as running. The retry goes on in the original's
+folder from its last checkpoint (:mod:`sweeplab.sweeps.objective`).
 """
 
 from __future__ import annotations
@@ -25,22 +26,25 @@ import warnings
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, cast
 
 import numpy as np
 import optuna
 import sqlalchemy
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
 from optuna.exceptions import ExperimentalWarning
 from optuna.storages import BaseStorage, JournalStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock
 from optuna.trial import FrozenTrial, TrialState
 
 from sweeplab.errors import ConfigError, UserInputError
+from sweeplab.redact import redact_text
+from sweeplab.runs.build import _refusal, node_target
 from sweeplab.sweeps.liveness import job_left_it, worker_is_gone
-from sweeplab.sweeps.settings import SAMPLER_CLASSES, SweepSettings
+from sweeplab.sweeps.settings import OPTUNA_CLASSES, SweepSettings
+from sweeplab.sweeps.trials import FINISHED, TAKEN, count_in, places_left  # noqa: F401 (the trial words live there)
 
-FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
-TAKEN = (*FINISHED, TrialState.RUNNING)  # trials that fill one of the n_trials places
 SQLITE_FILE = "study.db"
 JOURNAL_FILE = "study.journal"
 JOURNAL_SCHEME = "journal:///"  # journal:///ABSOLUTE/PATH (journal:///./relative also works)
@@ -61,7 +65,7 @@ def default_storage_url(study_dir: Path, launcher: str = "local") -> str:
 
 def journal_path(url: str) -> Path | None:
     """The file of a ``journal:///PATH`` URL, or None for another kind of storage."""
-    return Path("/" + url[len(JOURNAL_SCHEME):]).resolve() if url.startswith(JOURNAL_SCHEME) else None
+    return Path("/" + url[len(JOURNAL_SCHEME) :]).resolve() if url.startswith(JOURNAL_SCHEME) else None
 
 
 def storage_file(url: str) -> Path | None:
@@ -74,16 +78,6 @@ def storage_file(url: str) -> Path | None:
     return None
 
 
-def printable_url(url: str) -> str:
-    """The storage URL with any password masked, for logs and reports."""
-    if url.startswith(JOURNAL_SCHEME):
-        return url
-    try:
-        return sqlalchemy.engine.make_url(url).render_as_string(hide_password=True)
-    except sqlalchemy.exc.ArgumentError:
-        return url
-
-
 def check_storage_url(url: str) -> None:
     """Refuse a storage URL that names no database SQLAlchemy knows, or whose driver is not installed,
     or a journal file in a folder that is not there (before anything is written: opening the
@@ -94,8 +88,13 @@ def check_storage_url(url: str) -> None:
         while not existing.exists() and existing != existing.parent:
             existing = existing.parent
         if journal.is_dir() or not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
-            reason = ("is a folder" if journal.is_dir() else f"{existing} is a file" if not existing.is_dir()
-                      else f"{existing} is not writable")
+            reason = (
+                "is a folder"
+                if journal.is_dir()
+                else f"{existing} is a file"
+                if not existing.is_dir()
+                else f"{existing} is not writable"
+            )
             raise ConfigError("sweep.storage", url, f"must name a file this process can write: {reason}")
         return
     try:
@@ -103,8 +102,12 @@ def check_storage_url(url: str) -> None:
         getattr(dialect, "import_dbapi", getattr(dialect, "dbapi", lambda: None))()
     except (sqlalchemy.exc.ArgumentError, sqlalchemy.exc.NoSuchModuleError, ImportError) as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise ConfigError("sweep.storage", printable_url(url), f"cannot be used: {first_line} (an Optuna RDB URL "
-                          f"such as postgresql+psycopg2://user:pw@host/db, or {JOURNAL_SCHEME}PATH)") from None
+        raise ConfigError(
+            "sweep.storage",
+            redact_text(url),
+            f"cannot be used: {first_line} (an Optuna RDB URL "
+            f"such as postgresql+psycopg2://user:pw@host/db, or {JOURNAL_SCHEME}PATH)",
+        ) from None
 
 
 def open_storage(url: str, heartbeat_s: int) -> BaseStorage:
@@ -119,13 +122,15 @@ def open_storage(url: str, heartbeat_s: int) -> BaseStorage:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ExperimentalWarning)  # heartbeats are "experimental" in Optuna 5
             return RDBStorage(
-                url, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat_s,
+                url,
+                engine_kwargs=engine_kwargs,
+                heartbeat_interval=heartbeat_s,
                 grace_period=STALE_AFTER_HEARTBEATS * heartbeat_s,
-                heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRIES),
+                heartbeat_stale_trial_callback=retry_callback(),
             )
     except (sqlalchemy.exc.SQLAlchemyError, ImportError, ValueError, OSError) as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise ConfigError("sweep.storage", printable_url(url), f"cannot be opened: {first_line}") from None
+        raise ConfigError("sweep.storage", redact_text(url), f"cannot be opened: {first_line}") from None
 
 
 def open_journal(path: Path, url: str) -> JournalStorage:
@@ -144,13 +149,19 @@ def open_journal(path: Path, url: str) -> JournalStorage:
     finally:
         lock.release()
     if problem is not None:
-        raise ConfigError("sweep.storage", url, f"is a damaged journal: its last line {problem}; restore the file "
-                          "or give the study another one")
+        raise ConfigError(
+            "sweep.storage",
+            url,
+            f"is a damaged journal: its last line {problem}; restore the file or give the study another one",
+        )
     try:
         return JournalStorage(JournalFileBackend(str(path)))
     except (ValueError, KeyError, TypeError) as error:  # an earlier line that is not JSON, or not Optuna's
-        raise ConfigError("sweep.storage", url, f"is a damaged journal, or not one: {type(error).__name__}: "
-                          f"{(str(error).splitlines() or [''])[0]}") from None
+        raise ConfigError(
+            "sweep.storage",
+            url,
+            f"is a damaged journal, or not one: {type(error).__name__}: {(str(error).splitlines() or [''])[0]}",
+        ) from None
 
 
 def _last_line_problem(path: Path) -> str | None:
@@ -206,7 +217,9 @@ def _postgres_advisory_lock(url: str) -> Iterator[None]:
         engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
         connection = engine.connect()
     except sqlalchemy.exc.SQLAlchemyError as error:
-        raise ConfigError("sweep.storage", printable_url(url), f"cannot be opened: {str(error).splitlines()[0]}") from None
+        raise ConfigError(
+            "sweep.storage", redact_text(url), f"cannot be opened: {str(error).splitlines()[0]}"
+        ) from None
     try:
         connection.execute(sqlalchemy.text("SELECT pg_advisory_lock(:key)"), {"key": key})
         yield
@@ -226,32 +239,30 @@ def build_sampler(spec: dict[str, Any], seed_parts: tuple[int, ...] = ()) -> opt
     options = dict(given)
     if options.get("seed") is not None:
         options["seed"] = int(np.random.SeedSequence([int(options["seed"]), *seed_parts]).generate_state(1)[0])
-    if spec["name"] == "tpe":
-        options.setdefault("constant_liar", True)  # parallel workers avoid sampling next to running trials
     if spec["name"] == "cmaes" and importlib.util.find_spec("cmaes") is None:  # Optuna imports it at the first trial
         raise ConfigError("sweep.sampler.name", "cmaes", "needs the cmaes package: pip install cmaes")
-    return _construct(getattr(optuna.samplers, SAMPLER_CLASSES[spec["name"]]), options, "sweep.sampler", given)
+    return _construct("sweep.sampler", OPTUNA_CLASSES["sampler"][spec["name"]], options, given)
 
 
 def build_pruner(spec: dict[str, Any]) -> optuna.pruners.BasePruner:
     options = {key: value for key, value in spec.items() if key != "name"}
-    pruners = {
-        "median": optuna.pruners.MedianPruner,
-        "hyperband": optuna.pruners.HyperbandPruner,
-        "wilcoxon": optuna.pruners.WilcoxonPruner,
-        "none": optuna.pruners.NopPruner,
-    }
-    return _construct(pruners[spec["name"]], options, "sweep.pruner")
+    return _construct("sweep.pruner", OPTUNA_CLASSES["pruner"][spec["name"]], options, options)
 
 
-def _construct(cls: type, options: dict[str, Any], key: str, given: dict[str, Any] | None = None):
-    """``cls(**options)``; a refusal names the options as the user gave them (``given``: before reseeding)."""
+def _construct(key: str, node: dict[str, Any], options: dict[str, Any], given: dict[str, Any]) -> Any:
+    """``hydra.utils.instantiate`` of ``node`` (conf/sweep/_optuna.yaml) with ``options`` over its defaults; its
+    target passes sweeplab's trust rule first, and a refusal names the option at fault as the user gave it
+    (``given``: before reseeding)."""
+    target = node_target(key, node)  # trusted (a target of conf/), or refused before anything is imported
+    arguments = {**{k: v for k, v in node.items() if k != "_target_"}, **options}
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ExperimentalWarning)
-            return cls(**options)
-    except (TypeError, ValueError) as error:
-        raise ConfigError(key, options if given is None else given, f"{cls.__name__} refuses these options: {error}") from None
+            # not recursive: a _target_ nested in a sweep file's option is data, never built
+            return instantiate({"_target_": node["_target_"], **arguments}, _convert_="all", _recursive_=False)
+    except InstantiationException as error:
+        cause = error.__cause__ or error
+        raise _refusal(key, target, (), {**arguments, **given}, tuple(given), cause) from None
 
 
 def open_study(settings: SweepSettings, storage_url: str, *, seed_parts: tuple[int, ...] = ()) -> optuna.Study:
@@ -268,8 +279,9 @@ def open_study(settings: SweepSettings, storage_url: str, *, seed_parts: tuple[i
         try:
             study = _create_or_load(settings, storage, sampler, pruner)
         except sqlalchemy.exc.SQLAlchemyError as error:
-            raise ConfigError("sweep.storage", printable_url(storage_url),
-                              f"cannot be used: {str(error).splitlines()[0]}") from None
+            raise ConfigError(
+                "sweep.storage", redact_text(storage_url), f"cannot be used: {str(error).splitlines()[0]}"
+            ) from None
         check_objectives(study, settings)
         if study.metric_names is None:  # a new study (or an older one): plots and the dashboard show the names
             with warnings.catch_warnings():
@@ -282,10 +294,15 @@ def open_study(settings: SweepSettings, storage_url: str, *, seed_parts: tuple[i
     return study
 
 
-def _create_or_load(settings: SweepSettings, storage: BaseStorage, sampler: optuna.samplers.BaseSampler,
-                    pruner: optuna.pruners.BasePruner) -> optuna.Study:
+def _create_or_load(
+    settings: SweepSettings,
+    storage: BaseStorage,
+    sampler: optuna.samplers.BaseSampler,
+    pruner: optuna.pruners.BasePruner,
+) -> optuna.Study:
     """The stored study, loaded quietly (Optuna's ``load_if_exists`` logs a line before a refusal could), else a
     new one; a database without a creation lock may see another worker create it in between."""
+
     def load() -> optuna.Study:
         return optuna.load_study(study_name=settings.study_name, storage=storage, sampler=sampler, pruner=pruner)
 
@@ -296,8 +313,13 @@ def _create_or_load(settings: SweepSettings, storage: BaseStorage, sampler: optu
     else:
         return load()
     try:
-        return optuna.create_study(study_name=settings.study_name, storage=storage,
-                                   directions=list(settings.directions), sampler=sampler, pruner=pruner)
+        return optuna.create_study(
+            study_name=settings.study_name,
+            storage=storage,
+            directions=cast(list[Literal["minimize", "maximize"]], list(settings.directions)),  # checked
+            sampler=sampler,
+            pruner=pruner,
+        )
     except optuna.exceptions.DuplicatedStudyError:
         return load()
 
@@ -307,22 +329,34 @@ def check_objectives(study: optuna.Study, settings: SweepSettings) -> None:
     whatever ``create_study`` is given, and would go on scoring the new trials the old way."""
     stored = tuple(direction.name.lower() for direction in study.directions)
     names = study.metric_names
-    again = (f"; to go on with it give sweep.metric={_listed(names)} sweep.direction={_listed(stored)}"
-             if names is not None else "") + ", or give a new study another sweep.dir or sweep.study_name"
+    again = (
+        f"; to go on with it give sweep.metric={_listed(names)} sweep.direction={_listed(stored)}"
+        if names is not None
+        else ""
+    ) + ", or give a new study another sweep.dir or sweep.study_name"
     if stored != settings.directions:
-        raise ConfigError("sweep.direction", _one_or_list(settings.directions),
-                          f"study {settings.study_name!r} in this storage was created to {_listed(stored)}{again}")
+        raise ConfigError(
+            "sweep.direction",
+            _one_or_list(settings.directions),
+            f"study {settings.study_name!r} in this storage was created to {_listed(stored)}{again}",
+        )
     if names is not None and tuple(names) != settings.metrics:
-        raise ConfigError("sweep.metric", _one_or_list(settings.metrics),
-                          f"study {settings.study_name!r} in this storage was created for {_listed(names)}{again}")
+        raise ConfigError(
+            "sweep.metric",
+            _one_or_list(settings.metrics),
+            f"study {settings.study_name!r} in this storage was created for {_listed(names)}{again}",
+        )
     # the trials were judged by the study's constraints: stored with it, else those its trials carry
     trials = study.get_trials(deepcopy=False)
     judged_by = study.user_attrs.get(CONSTRAINTS_ATTR, list(dict.fromkeys(k for t in trials for k in t.constraints)))
     if (trials or CONSTRAINTS_ATTR in study.user_attrs) and list(judged_by) != [c.text for c in settings.constraints]:
-        raise ConfigError("sweep.constraints", [c.text for c in settings.constraints],
-                          f"study {settings.study_name!r} in this storage judged its trials by "
-                          f"{'[' + ','.join(judged_by) + ']' if judged_by else 'no constraints'}; give another "
-                          "sweep.study_name or sweep.dir to use others")
+        raise ConfigError(
+            "sweep.constraints",
+            [c.text for c in settings.constraints],
+            f"study {settings.study_name!r} in this storage judged its trials by "
+            f"{'[' + ','.join(judged_by) + ']' if judged_by else 'no constraints'}; give another "
+            "sweep.study_name or sweep.dir to use others",
+        )
 
 
 def _one_or_list(values: tuple[str, ...]) -> str | list[str]:
@@ -343,7 +377,9 @@ def fail_dead_trials(study: optuna.Study, ended_jobs: Collection[str] = ()) -> N
     the ``n_trials`` places.
     """
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        if worker_is_gone(trial.user_attrs.get("worker")) or job_left_it(trial.user_attrs.get("cluster_job"), ended_jobs):
+        if worker_is_gone(trial.user_attrs.get("worker")) or job_left_it(
+            trial.user_attrs.get("cluster_job"), ended_jobs
+        ):
             study.tell(trial.number, state=TrialState.FAIL)
             queue_retry(study, trial)
     with warnings.catch_warnings():
@@ -354,12 +390,19 @@ def fail_dead_trials(study: optuna.Study, ended_jobs: Collection[str] = ()) -> N
 def queue_retry(study: optuna.Study, trial: FrozenTrial) -> None:
     """Queue ``trial`` to run again with the same parameters, as the heartbeat does for a dead worker's trial.
 
-    The retry is a new trial (its own number and folder); Optuna's
+    The retry is a new trial (its own number) that goes on in the original's folder; Optuna's
     ``RetryHeartbeatStaleTrialCallback.retried_trial_number`` names the original.
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ExperimentalWarning)
-        RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRIES)(study, trial)
+        retry_callback()(study, trial)
+
+
+def retry_callback() -> RetryHeartbeatStaleTrialCallback:
+    """Optuna's retry: a new WAITING trial with the same parameters, user attributes and pruning reports
+    (``inherit_intermediate_values``), linked to the original; the objective resumes it from the original's
+    folder and last checkpoint (:func:`sweeplab.sweeps.objective.retried_trial`)."""
+    return RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRIES, inherit_intermediate_values=True)
 
 
 def load_existing_study(settings: SweepSettings, storage_url: str) -> optuna.Study:
@@ -370,17 +413,10 @@ def load_existing_study(settings: SweepSettings, storage_url: str) -> optuna.Stu
     storage = open_storage(storage_url, settings.heartbeat_s)
     names = optuna.get_all_study_names(storage)
     if settings.study_name not in names:
-        raise UserInputError(f"sweep.study_name={settings.study_name!r}: no such study in {printable_url(storage_url)} "
-                             f"(it holds: {', '.join(names) or 'none'})")
+        raise UserInputError(
+            f"sweep.study_name={settings.study_name!r}: no such study in {redact_text(storage_url)} "
+            f"(it holds: {', '.join(names) or 'none'})"
+        )
     study = optuna.load_study(study_name=settings.study_name, storage=storage)
     check_objectives(study, settings)
     return study
-
-
-def count_in(study: optuna.Study, states: tuple[TrialState, ...]) -> int:
-    return len(study.get_trials(deepcopy=False, states=states))
-
-
-def places_left(study: optuna.Study, n_trials: int) -> int:
-    """How many more trials may start: ``n_trials`` minus finished and running ones."""
-    return max(0, n_trials - count_in(study, TAKEN))

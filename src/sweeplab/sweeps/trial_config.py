@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -35,7 +35,7 @@ def standalone_config(cfg: dict[str, Any], hydra_node: DictConfig) -> dict[str, 
     def with_choices(template: str) -> str:
         return _CHOICE.sub(lambda match: str(choices.get(match.group(1), match.group(1))), template)
 
-    node = OmegaConf.to_container(hydra_node, resolve=False)
+    node = cast(dict[str, Any], OmegaConf.to_container(hydra_node, resolve=False))
     hydra = {
         "run": {"dir": with_choices(node["run"]["dir"])},
         "sweep": {"dir": with_choices(node["sweep"]["dir"]), "subdir": node["sweep"]["subdir"]},

@@ -5,9 +5,10 @@ or K SLURM jobs with ``sweep.launcher=slurm`` (:mod:`sweeplab.sweeps.cluster_wor
 several ``sweep.py`` commands on other machines may share a PostgreSQL or journal
 study the same way. A worker stops asking for trials once finished + running trials fill
 ``n_trials`` (Optuna's ``MaxTrialsCallback`` counting complete, pruned and running
-trials), and a trial that still starts one too many stands back untrained (see
-:meth:`TrialObjective._claim_place`). So the study ends with exactly ``n_trials``
-finished trials, each in its own folder ``trial_NNNN`` (the trial's unique number).
+trials), counting them under the storage's lock before each trial is created
+(:class:`AskGate`), so no trial is created only to stand back untrained. So the study
+ends with exactly ``n_trials`` finished trials, each in its own folder ``trial_NNNN``
+(the trial's unique number).
 """
 
 from __future__ import annotations
@@ -17,18 +18,21 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import sys
+from collections.abc import Sequence
+from contextlib import ExitStack
+from typing import cast
 
 import optuna
-from optuna.study import MaxTrialsCallback
 from optuna.trial import FrozenTrial, TrialState
 
 from sweeplab.cluster import current_job, use_allotted_cpus
-from sweeplab.errors import INTERRUPTED_EXIT_CODE, USER_ERROR_EXIT_CODE, UserInputError
-from sweeplab.sweeps.interrupts import stop_cleanly_on_signals, stop_if_signalled
+from sweeplab.errors import USER_ERROR_EXIT_CODE, UserInputError
+from sweeplab.stops import exit_code_of_stop, stop_cleanly_on_signals, stop_if_signalled
 from sweeplab.sweeps.log_setup import LOG_FILE, configure_sweep_logging
-from sweeplab.sweeps.objective import SurplusTrial, TrialFailed, TrialObjective, is_surplus
+from sweeplab.sweeps.objective import SurplusTrial, TrialFailed, TrialObjective
 from sweeplab.sweeps.plan import SweepPlan
-from sweeplab.sweeps.study import TAKEN, open_study, places_left
+from sweeplab.sweeps.study import creation_lock, open_study
+from sweeplab.sweeps.trials import is_surplus, places_left
 
 log = logging.getLogger(__name__)
 
@@ -43,53 +47,67 @@ class StopAfterFailures:
         if is_surplus(trial):
             return
         self.in_a_row = self.in_a_row + 1 if trial.state == TrialState.FAIL else 0
-        if self.in_a_row >= self.limit:
+        if self.stopped:
             log.error("%d trials failed in a row (the last: trial %d); this worker stops", self.in_a_row, trial.number)
             study.stop()
 
+    @property
+    def stopped(self) -> bool:
+        return self.in_a_row >= self.limit
+
+
+class AskGate:
+    """The storage's lock, held from counting the places left until the next trial exists.
+
+    Optuna creates a trial (``study.ask``) before calling the objective; two workers
+    asking in the same instant could both take the last place. Under this lock a worker
+    asks only when a place is left, and releases it as the objective starts, so no
+    trial is created in vain (storages without a lock: see :mod:`sweeplab.sweeps.trials`).
+    """
+
+    def __init__(self, storage_url: str) -> None:
+        self.storage_url, self._held = storage_url, ExitStack()
+
+    def hold(self) -> None:
+        self._held.enter_context(creation_lock(self.storage_url))
+
+    def release(self) -> None:
+        self._held.close()
+
+
+class _ReleasingObjective:
+    """The trial objective, releasing the ask gate first (the trial exists once it is called)."""
+
+    def __init__(self, gate: AskGate, objective: TrialObjective) -> None:
+        self.gate, self.objective = gate, objective
+
+    def __call__(self, trial: optuna.Trial) -> float | list[float]:
+        self.gate.release()
+        return self.objective(trial)
+
 
 def run_worker(plan: SweepPlan, worker_index: int = 0) -> None:
-    """Run trials of the study until its ``n_trials`` places are taken."""
+    """Run trials of the study, one at a time, until its ``n_trials`` places are taken (Optuna's
+    ``MaxTrialsCallback`` counting finished and running trials, checked before each trial is created)."""
     settings = plan.settings
     study = open_study(settings, plan.storage_url, seed_parts=(worker_index,))
-    if places_left(study, settings.n_trials) == 0:
-        log.info("worker %d: all %d places are finished or running", worker_index, settings.n_trials)
-        return
-    study.optimize(
-        TrialObjective(plan),
-        callbacks=[MaxTrialsCallback(settings.n_trials, states=TAKEN), StopAfterFailures(settings.max_failures),
-                   stop_if_signalled],
-        catch=(TrialFailed, SurplusTrial),
-        gc_after_trial=True,
-    )
-
-
-def run_study(plan: SweepPlan) -> list[int]:
-    """Run the study's missing trials with up to ``sweep.workers`` workers; returns their exit codes."""
-    settings = plan.settings
-    study = open_study(settings, plan.storage_url)
-    _refuse_foreign_trial_folders(study, plan)
-    left = places_left(study, settings.n_trials)
-    if left == 0:
-        log.info("study %s: all %d trials are finished or running; nothing to add", settings.study_name, settings.n_trials)
-        return []
-    log.info("study %s: %d of %d places left", settings.study_name, left, settings.n_trials)
-    if settings.multi_objective and settings.pruner["name"] != "none":
-        log.info("pruning is off: Optuna's pruners follow one objective (this study has %d); the %d trials run to "
-                 "the end", len(settings.metrics), left)
-    if settings.launcher != "local":
-        from sweeplab.sweeps.cluster_workers import run_cluster_workers  # noqa: PLC0415 (submitit: an extra)
-
-        return run_cluster_workers(plan, min(settings.workers, left))
-    return run_workers(plan, min(settings.workers, left))
-
-
-def _refuse_foreign_trial_folders(study: optuna.Study, plan: SweepPlan) -> None:
-    """A new study must not write into trial folders left by another one (a deleted study.db, say)."""
-    leftovers = sorted(plan.study_dir.glob("trial_*"))
-    if leftovers and not study.get_trials(deepcopy=False):
-        raise UserInputError(f"sweep.dir={plan.study_dir} holds {len(leftovers)} trial folders but the storage has no "
-                             f"trial of study {plan.settings.study_name!r}; remove them or choose another sweep.dir")
+    failures, gate = StopAfterFailures(settings.max_failures), AskGate(plan.storage_url)
+    objective = _ReleasingObjective(gate, TrialObjective(plan))
+    while not failures.stopped:
+        gate.hold()
+        try:
+            if places_left(study, settings.n_trials) == 0:
+                log.info("worker %d: all %d places are finished or running", worker_index, settings.n_trials)
+                return
+            study.optimize(
+                objective,
+                n_trials=1,
+                callbacks=[failures, stop_if_signalled],
+                catch=(TrialFailed, SurplusTrial),
+                gc_after_trial=True,
+            )
+        finally:
+            gate.release()
 
 
 def run_workers(plan: SweepPlan, workers: int) -> list[int]:
@@ -117,10 +135,10 @@ def run_workers(plan: SweepPlan, workers: int) -> list[int]:
         for process in processes:
             process.join()
         raise
-    return [process.exitcode for process in processes]
+    return [cast(int, process.exitcode) for process in processes]  # every worker has ended: its exit code is set
 
 
-def _wait_for(processes: list[multiprocessing.process.BaseProcess]) -> None:
+def _wait_for(processes: Sequence[multiprocessing.process.BaseProcess]) -> None:
     """Wait for the workers to end, checking every second for a stop signal this process got."""
     while alive := [process.sentinel for process in processes if process.is_alive()]:
         multiprocessing.connection.wait(alive, timeout=1.0)
@@ -134,7 +152,7 @@ def _worker_main(plan: SweepPlan, worker_index: int, workers: int) -> None:
     try:
         sys.exit(worker_entry(plan, worker_index, workers))
     except KeyboardInterrupt:
-        sys.exit(INTERRUPTED_EXIT_CODE)
+        sys.exit(exit_code_of_stop())  # 128 + the signal's number, as the main process exits
 
 
 def worker_entry(plan: SweepPlan, worker_index: int, workers: int) -> int:

@@ -125,8 +125,9 @@ class ClassifierModule(pl.LightningModule):
         logits = self(images)
         loss = F.cross_entropy(logits, labels)
         if batch_idx % self.finite_check_every == 0 and not torch.isfinite(loss):
-            raise TrainingDiverged(f"training loss became {loss.item()} at epoch {self.current_epoch + 1}, "
-                                   f"step {self.global_step}")
+            raise TrainingDiverged(
+                f"training loss became {loss.item()} at epoch {self.current_epoch + 1}, step {self.global_step}"
+            )
         self.train_totals.update(loss, logits, labels)
         self._batches_trained = batch_idx + 1
         return loss
@@ -179,8 +180,11 @@ class ClassifierModule(pl.LightningModule):
     def _ends_an_epoch(self) -> bool:
         """Whether this validation is the one after an epoch's last batch (not a mid-epoch check)."""
         trainer = self.trainer
-        return (trainer.state.fn == TrainerFn.FITTING and not trainer.sanity_checking
-                and self._batches_trained >= trainer.num_training_batches)
+        return (
+            trainer.state.fn == TrainerFn.FITTING
+            and not trainer.sanity_checking
+            and self._batches_trained >= trainer.num_training_batches
+        )
 
     def on_train_epoch_end(self) -> None:
         if not self._epoch_closed:  # no validation at the end of this epoch
@@ -197,10 +201,15 @@ class ClassifierModule(pl.LightningModule):
         train = {TRAIN_LOSS.name: means["loss"], TRAIN_ACC.name: means["acc"]}
         self.log_dict(train)
         self.log("lr", self._epoch_lr)
-        self.history.append({
-            "epoch": self.current_epoch + 1, **{key: float(value) for key, value in train.items()},
-            **self._last_val, "lr": self._epoch_lr, "epoch_s": round(time.perf_counter() - self._epoch_started, 3),
-        })
+        self.history.append(
+            {
+                "epoch": self.current_epoch + 1,
+                **{key: float(value) for key, value in train.items()},
+                **self._last_val,
+                "lr": self._epoch_lr,
+                "epoch_s": round(time.perf_counter() - self._epoch_started, 3),
+            }
+        )
         self._last_val = {}
         self._epoch_closed = True
 
@@ -217,7 +226,7 @@ class ClassifierModule(pl.LightningModule):
         checkpoint["sweeplab_history"] = [dict(row) for row in self.history]
         checkpoint["sweeplab_rng"] = capture_rng_state()
         checkpoint["sweeplab_config_changes"] = list(self.config_changes)
-        datamodule = self._trainer.datamodule if self._trainer is not None else None
+        datamodule = self._trainer.datamodule if self._trainer is not None else None  # type: ignore[attr-defined]  # Lightning sets Trainer.datamodule at run time without declaring it
         if datamodule is not None and hasattr(datamodule, "preprocessing"):
             checkpoint["sweeplab_data"] = datamodule.preprocessing()  # classes, input shape, normalisation
 
@@ -235,20 +244,25 @@ class ClassifierModule(pl.LightningModule):
 
     # --- optimization ----------------------------------------------------------------
     def configure_optimizers(self):
-        kernel = fused_kernel_arguments(self.optimizer_factory, self.fused_optimizer_setting,
-                                        self.trainer.strategy.root_device.type)
+        kernel = fused_kernel_arguments(
+            self.optimizer_factory, self.fused_optimizer_setting, self.trainer.strategy.root_device.type
+        )
         optimizer = self.optimizer_factory(self.model.parameters(), **kernel)
         if self.scheduler_factory is None:
             return optimizer
         total_steps = lambda: int(self.trainer.estimated_stepping_batches)  # noqa: E731 (loads the loader: only when asked)
-        scheduler = self.scheduler_factory(optimizer, **runtime_scheduler_arguments(self.scheduler_factory, total_steps))
+        scheduler = self.scheduler_factory(
+            optimizer, **runtime_scheduler_arguments(self.scheduler_factory, total_steps)
+        )
         config = {"scheduler": scheduler, "interval": self.scheduler_interval}
         if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
             config["monitor"] = VAL_LOSS.name
         return {"optimizer": optimizer, "lr_scheduler": config}
 
 
-def fused_kernel_arguments(optimizer_factory: OptimizerFactory, setting: bool | str, device_type: str) -> dict[str, Any]:
+def fused_kernel_arguments(
+    optimizer_factory: OptimizerFactory, setting: bool | str, device_type: str
+) -> dict[str, Any]:
     """``{"fused": True}`` where the optimizer should run torch's fused kernel, else ``{}`` (torch's default).
 
     A fused step updates every weight in one kernel instead of a loop of small ones per
@@ -272,8 +286,9 @@ def _parameters(factory: Callable) -> Mapping[str, inspect.Parameter]:
         return {}
 
 
-def update_stored_state(checkpoint: dict, optimizer: dict[str, Any] | None = None,
-                        scheduler: dict[str, Any] | None = None) -> None:
+def update_stored_state(
+    checkpoint: dict, optimizer: dict[str, Any] | None = None, scheduler: dict[str, Any] | None = None
+) -> None:
     """Put new optimizer settings (``{"lr": 0.01}``) into a checkpoint's stored optimizer param groups,
     and new scheduler settings into its stored schedulers, so that a resumed run trains with them."""
     optimizer, scheduler = optimizer or {}, scheduler or {}

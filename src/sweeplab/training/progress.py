@@ -34,8 +34,11 @@ class RunProgressBar(TQDMProgressBar):
         self.disable()
         super().on_test_start(trainer, pl_module)
 
-    def get_metrics(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> dict[str, str]:
-        last = dict(getattr(pl_module, "history", [])[-1:] and pl_module.history[-1])
+    def get_metrics(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule
+    ) -> dict[str, int | str | float | dict[str, float]]:
+        history = getattr(pl_module, "history", [])
+        last = dict(history[-1] if history else {})
         totals = getattr(pl_module, "train_totals", None)
         if totals is not None and totals.count and last.get("epoch") != trainer.current_epoch + 1:
             running = totals.means()

@@ -31,8 +31,15 @@ class RunningTotals:
 
     def means(self, reduce_sum=lambda tensor: tensor) -> dict[str, torch.Tensor]:
         """``{"loss": ..., "acc": ...}`` over every rank (``reduce_sum`` sums a tensor across them)."""
-        totals = reduce_sum(torch.stack([self.loss_sum.float(), self.correct.float(),
-                                         torch.tensor(float(self.count), device=self.loss_sum.device)]))
+        totals = reduce_sum(
+            torch.stack(
+                [
+                    self.loss_sum.float(),
+                    self.correct.float(),
+                    torch.tensor(float(self.count), device=self.loss_sum.device),
+                ]
+            )
+        )
         loss_sum, correct, count = totals.unbind()
         count = count.clamp_min(1)
         return {"loss": loss_sum / count, "acc": correct / count}
