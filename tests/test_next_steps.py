@@ -49,3 +49,14 @@ def test_a_grid_ends_with_its_folder_its_summary_and_the_commands_that_open_it(t
     assert last[3].split("#")[0].strip() == f"python compare.py {grid} --plot curves.png"
     assert last[4].split("#")[0].strip() == f"python predict.py {grid / '0'} IMAGES..."
     assert (tmp_path / grid / "0" / "checkpoints" / "best.ckpt").is_file()
+
+
+def test_a_smoke_test_keeps_no_checkpoint_and_is_not_offered_to_predict(tmp_path):
+    done = run_cli("train.py", *FAKE_FAST, "trainer.fast_dev_run=true", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    run_dir = only_run_dir(tmp_path / "outputs")
+    last = done.stdout.strip().splitlines()[-4:]
+    assert last[0] == f"run folder: {run_dir.relative_to(tmp_path)}"
+    assert last[1] == "next:"
+    assert "predict.py" not in done.stdout
+    assert not (run_dir / "checkpoints" / "best.ckpt").exists()

@@ -279,6 +279,7 @@ def run(cfg: DictConfig) -> float | None:
 def _train(cfg: DictConfig, run_dir: Path, hydra_cfg: DictConfig, folder_is_new: bool) -> float | None:
     from sweeplab.cv.folds import cross_validates  # noqa: PLC0415 (checked: now pay for torch and Lightning)
     from sweeplab.reports.next_steps import run_next_steps  # noqa: PLC0415
+    from sweeplab.runs.folder import RunFolder  # noqa: PLC0415
     from sweeplab.runs.provenance import MULTIRUN, Parent  # noqa: PLC0415
     from sweeplab.runs.results import COMPLETED, EXIT_CODES  # noqa: PLC0415
     from sweeplab.runs.start import starting_run  # noqa: PLC0415
@@ -307,7 +308,8 @@ def _train(cfg: DictConfig, run_dir: Path, hydra_cfg: DictConfig, folder_is_new:
         print(f"run {status}: {error}", file=sys.stderr)
         sys.exit(EXIT_CODES[status])
     if not multirun:
-        print(run_next_steps(run_dir, predicts=not cross_validates(cfg)))
+        # predict.py needs the run's best checkpoint: a cross-validation's folder and a smoke test have none
+        print(run_next_steps(run_dir, predicts=RunFolder(run_dir).best_checkpoint.is_file()))
     return score
 
 
@@ -330,7 +332,9 @@ def note_progress(cfg: DictConfig, hydra_cfg: DictConfig, run_dir: Path) -> None
     """Remember the run (or the grid's job) this command starts now."""
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
     PROGRESS.run_dirs[int(hydra_cfg.job.num) if multirun else 0] = run_dir
-    PROGRESS.cross_validates = bool((cfg.get("cv") or {}).get("folds"))
+    from sweeplab.cv.folds import cross_validates  # noqa: PLC0415 (the one switch; a run is starting: numpy is in)
+
+    PROGRESS.cross_validates = cross_validates(cfg)
     if multirun:
         PROGRESS.grid_dir = Path(hydra_cfg.sweep.dir)
         summary = (hydra_cfg.get("callbacks") or {}).get("multirun_summary") or {}
