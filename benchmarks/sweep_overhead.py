@@ -318,7 +318,9 @@ def main() -> None:
             profile = work / "sweep.prof"
             run_way("sweep", args, work, study_file, "profiled", profile=profile)
             sweep_phases, sweep_total = profile_phases(profile)
-    text = table(rounds, args.trials, sweep_phases, sweep_total, hand_phases)
+    from machine import describe  # noqa: PLC0415 (imports torch: after the timed runs, which are fresh processes)
+
+    text = f"Measured on {describe()}.\n\n" + table(rounds, args.trials, sweep_phases, sweep_total, hand_phases)
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(
