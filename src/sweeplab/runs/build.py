@@ -109,7 +109,7 @@ class factory:  # noqa: N801 (used like functools.partial)
         except UserInputError:
             raise
         except Exception as error:  # noqa: BLE001 (whatever a class refuses from a config is the config's)
-            raise _refusal(self.key, self.target, args, kwargs, tuple(self.keywords), error) from None
+            raise refusal(self.key, self.target, args, kwargs, tuple(self.keywords), error) from None
 
 
 def construct(key: str, node: DictConfig | Mapping[str, Any], *args: Any, **extra: Any) -> Any:
@@ -117,7 +117,7 @@ def construct(key: str, node: DictConfig | Mapping[str, Any], *args: Any, **extr
     return factory(key, node)(*args, **extra)
 
 
-def _refusal(
+def refusal(
     key: str,
     target: Callable,
     args,
@@ -314,7 +314,7 @@ def _dry_run_schedule(key: str, scheduler_factory: factory, optimizer: torch.opt
         _step_a_few_times(scheduler)
     except Exception as error:  # noqa: BLE001
         arguments = {**scheduler_factory.keywords, **runtime}
-        raise _refusal(
+        raise refusal(
             key,
             scheduler_factory.target,
             (optimizer,),

@@ -40,7 +40,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from sweeplab.errors import ConfigError, UserInputError
 from sweeplab.redact import redact_text
-from sweeplab.runs.build import _refusal, node_target
+from sweeplab.runs.build import node_target, refusal
 from sweeplab.sweeps.liveness import job_left_it, worker_is_gone
 from sweeplab.sweeps.settings import OPTUNA_CLASSES, SweepSettings
 from sweeplab.sweeps.trials import FINISHED, TAKEN, count_in, places_left  # noqa: F401 (the trial words live there)
@@ -262,7 +262,7 @@ def _construct(key: str, node: dict[str, Any], options: dict[str, Any], given: d
             return instantiate({"_target_": node["_target_"], **arguments}, _convert_="all", _recursive_=False)
     except InstantiationException as error:
         cause = error.__cause__ or error
-        raise _refusal(key, target, (), {**arguments, **given}, tuple(given), cause) from None
+        raise refusal(key, target, (), {**arguments, **given}, tuple(given), cause) from None
 
 
 def open_study(settings: SweepSettings, storage_url: str, *, seed_parts: tuple[int, ...] = ()) -> optuna.Study:
