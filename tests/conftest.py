@@ -86,3 +86,17 @@ def only_run_dir(root: Path) -> Path:
     found = sorted(path.parent for path in root.rglob("results.json"))
     assert len(found) == 1, f"expected one run under {root}, found {found}"
     return found[0]
+
+
+URL_VARIABLE = "SWEEPLAB_TEST_POSTGRES_URL"  # .ci/run starts a PostgreSQL server and sets it
+
+
+@pytest.fixture
+def postgres_url() -> str:
+    """The test server's URL; a skip here, a failure in CI (which must provide the server)."""
+    url = os.environ.get(URL_VARIABLE)
+    if not url:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must provide a PostgreSQL server: {URL_VARIABLE} is not set (.ci/run sets it)")
+        pytest.skip(f"{URL_VARIABLE} is not set")
+    return url

@@ -6,7 +6,6 @@ it; without it the test is skipped, except on CI (``CI`` set), where that is an 
 
 from __future__ import annotations
 
-import os
 import uuid
 
 import optuna
@@ -16,18 +15,6 @@ from optuna.trial import TrialState
 from test_sweep import TRIAL_OVERRIDES, write_sweep_file
 
 from conftest import run_cli
-
-URL_VARIABLE = "SWEEPLAB_TEST_POSTGRES_URL"
-
-
-@pytest.fixture
-def postgres_url() -> str:
-    url = os.environ.get(URL_VARIABLE)
-    if not url:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must provide a PostgreSQL server: {URL_VARIABLE} is not set (.ci/run sets it)")
-        pytest.skip(f"{URL_VARIABLE} is not set")
-    return url
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ but written into no file and printed nowhere (:mod:`sweeplab.redact`)."""
 
 from __future__ import annotations
 
-import os
 import uuid
 from pathlib import Path
 
@@ -13,8 +12,6 @@ from test_sweep import TRIAL_OVERRIDES, write_sweep_file
 
 from conftest import FAKE_FAST, run_cli
 from sweeplab.redact import MASK, is_secret_key, redact_data, redact_text
-
-URL_VARIABLE = "SWEEPLAB_TEST_POSTGRES_URL"
 
 
 # --- the function -----------------------------------------------------------------------
@@ -84,16 +81,6 @@ def test_secret_keys():
 def files_holding(root: Path, secret: str) -> list[Path]:
     needle = secret.encode()
     return [path for path in root.rglob("*") if path.is_file() and needle in path.read_bytes()]
-
-
-@pytest.fixture
-def postgres_url() -> str:
-    url = os.environ.get(URL_VARIABLE)
-    if not url:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must provide a PostgreSQL server: {URL_VARIABLE} is not set (.ci/run sets it)")
-        pytest.skip(f"{URL_VARIABLE} is not set")
-    return url
 
 
 def test_a_study_on_postgres_writes_and_prints_no_password(tmp_path, postgres_url):

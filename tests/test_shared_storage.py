@@ -18,7 +18,6 @@ import optuna
 import pytest
 import sqlalchemy
 from optuna.trial import TrialState
-from test_postgres import URL_VARIABLE
 from test_sweep import TRIAL_OVERRIDES, write_sweep_file
 
 from conftest import REPO
@@ -27,13 +26,9 @@ WORKERS = 3
 
 
 @pytest.fixture
-def empty_postgres_database():
+def empty_postgres_database(postgres_url):
     """The URL of a new, empty database on the test server (dropped afterwards)."""
-    url = os.environ.get(URL_VARIABLE)
-    if not url:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must provide a PostgreSQL server: {URL_VARIABLE} is not set (.ci/run sets it)")
-        pytest.skip(f"{URL_VARIABLE} is not set")
+    url = postgres_url
     name = f"empty_{uuid.uuid4().hex[:10]}"
     server = sqlalchemy.create_engine(
         sqlalchemy.engine.make_url(url).set(database="postgres"), isolation_level="AUTOCOMMIT"

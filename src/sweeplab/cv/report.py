@@ -148,19 +148,7 @@ def _headline(report: dict) -> str:
     )
 
 
-FOLD_COLUMNS = (
-    "index",
-    "repeat",
-    "fold",
-    "split_seed",
-    "train_size",
-    "val_size",
-    "best_epoch",
-    "epochs_run",
-    "val_acc",
-    "val_loss",
-    "status",
-)
+FOLD_COLUMNS = tuple(c for c in CSV_COLUMNS if c != "duration_s")  # the report's fold table
 SUMMARY_COLUMNS = ("n", "mean", "std", "sem", "ci", "corrected_ci", "min", "max")
 
 
